@@ -1,0 +1,524 @@
+/*
+ * extension/migrations/history.cpp
+ *   Migration bookkeeping in the server: the session-level migration lock and
+ *   the functions that read and write keel.migration_history (DESIGN.md,
+ *   "Contract", Migrations; sql/keel--0.1.0.sql, region "migrations").
+ *
+ *   This file only talks to PostgreSQL (SPI, the lock manager), so it is
+ *   written in plain C style: palloc'd memory and StringInfo, no C++ object
+ *   with a destructor lives in any frame that may ereport().
+ *
+ *   SQL API (every function raises 22004 for a NULL argument, 22023 for a
+ *   malformed one):
+ *     keel.migration_lock() -> void                                    KL004
+ *     keel.migration_unlock() -> boolean
+ *     keel.migration_start(version, name, checksum) -> timestamptz     KL005
+ *     keel.migration_applied(version, name, checksum, started_at) -> bigint       KL005
+ *     keel.migration_failed(version, name, checksum, started_at, error) -> bigint KL005
+ *     keel.migration_superseded(version, name, checksum, superseded_by) -> bigint KL005
+ *
+ *   Privileges: the writing functions are revoked from PUBLIC; a role that runs
+ *   migrations is granted EXECUTE on them. They capture the caller's
+ *   GetUserId() as applied_by, then insert as the owner of
+ *   keel.migration_history (SetUserIdAndSecContext with a pg_catalog-only
+ *   search_path), so the caller needs no privilege on the table itself.
+ */
+extern "C" {
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_type.h"
+#include "commands/dbcommands.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "storage/lock.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/lsyscache.h"
+#include "utils/numeric.h"
+#include "utils/syscache.h"
+#include "utils/timestamp.h"
+}
+
+#include "pg/error.hpp"
+
+/*
+ * The migration lock is the two-key advisory lock ('keel', 1) of the current
+ * database, the same lock pg_try_advisory_lock(1801807212, 1) takes, so it
+ * shows in pg_locks as locktype 'advisory', classid 1801807212, objid 1,
+ * objsubid 2.
+ */
+#define KEEL_LOCK_KEY1 0x6B65656C /* 'keel' */
+#define KEEL_LOCK_KEY2 1          /* migrations */
+
+#define KEEL_ERRCODE(code) errcode(keel::SqlState(code))
+
+extern "C" {
+PGDLLEXPORT Datum keel_migration_lock(PG_FUNCTION_ARGS);
+PGDLLEXPORT Datum keel_migration_unlock(PG_FUNCTION_ARGS);
+PGDLLEXPORT Datum keel_migration_start(PG_FUNCTION_ARGS);
+PGDLLEXPORT Datum keel_migration_applied(PG_FUNCTION_ARGS);
+PGDLLEXPORT Datum keel_migration_failed(PG_FUNCTION_ARGS);
+PGDLLEXPORT Datum keel_migration_superseded(PG_FUNCTION_ARGS);
+
+PG_FUNCTION_INFO_V1(keel_migration_lock);
+PG_FUNCTION_INFO_V1(keel_migration_unlock);
+PG_FUNCTION_INFO_V1(keel_migration_start);
+PG_FUNCTION_INFO_V1(keel_migration_applied);
+PG_FUNCTION_INFO_V1(keel_migration_failed);
+PG_FUNCTION_INFO_V1(keel_migration_superseded);
+}
+
+/* MigrationLockTag fills tag with keel's migration lock of this database. */
+static void MigrationLockTag(LOCKTAG *tag) {
+    SET_LOCKTAG_ADVISORY(*tag, MyDatabaseId, (uint32)KEEL_LOCK_KEY1, (uint32)KEEL_LOCK_KEY2, 2);
+}
+
+/*
+ * LockHolderDescription returns a palloc'd sentence naming the session(s)
+ * holding the migration lock, read from pg_locks and pg_stat_activity, or a
+ * generic sentence when the holder has already gone.
+ */
+static char *LockHolderDescription(void) {
+    StringInfoData buf;
+    Oid argtypes[3] = {OIDOID, OIDOID, OIDOID};
+    Datum values[3] = {ObjectIdGetDatum(MyDatabaseId), ObjectIdGetDatum((Oid)KEEL_LOCK_KEY1),
+                       ObjectIdGetDatum((Oid)KEEL_LOCK_KEY2)};
+    const char *query =
+        "SELECT l.pid, a.usename::pg_catalog.text, a.application_name "
+        "FROM pg_catalog.pg_locks l LEFT JOIN pg_catalog.pg_stat_activity a "
+        "  ON a.pid OPERATOR(pg_catalog.=) l.pid "
+        "WHERE l.locktype OPERATOR(pg_catalog.=) 'advisory' AND l.granted "
+        "  AND l.database OPERATOR(pg_catalog.=) $1 AND l.classid OPERATOR(pg_catalog.=) $2 "
+        "  AND l.objid OPERATOR(pg_catalog.=) $3 AND l.objsubid OPERATOR(pg_catalog.=) 2 "
+        "  AND l.pid OPERATOR(pg_catalog.<>) pg_catalog.pg_backend_pid() "
+        "ORDER BY l.pid LIMIT 1";
+
+    initStringInfo(&buf);
+    SPI_connect();
+    if (SPI_execute_with_args(query, 3, argtypes, values, NULL, true, 1) == SPI_OK_SELECT &&
+        SPI_processed == 1) {
+        char *pid = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+        char *role = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
+        char *app = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3);
+        /* buf was allocated before SPI_connect; repalloc keeps its context. */
+        appendStringInfo(&buf, "Process %s", pid);
+        if (role != NULL)
+            appendStringInfo(&buf, " (role \"%s\"", role);
+        if (role != NULL && app != NULL && app[0] != '\0')
+            appendStringInfo(&buf, ", application \"%s\"", app);
+        if (role != NULL)
+            appendStringInfoChar(&buf, ')');
+        appendStringInfo(&buf, " holds the keel migration lock of database \"%s\".",
+                         get_database_name(MyDatabaseId));
+    } else {
+        appendStringInfo(&buf,
+                         "Another session held the keel migration lock of database \"%s\" and "
+                         "may just have released it.",
+                         get_database_name(MyDatabaseId));
+    }
+    SPI_finish();
+    return buf.data;
+}
+
+/*
+ * keel.migration_lock() -> void
+ *   Takes keel's session-level migration lock of the current database without
+ *   waiting. Idempotent: a session that already holds it keeps one hold, so
+ *   one keel.migration_unlock() releases it. The lock ends with the session.
+ *   Errors: KL004 when another session holds it (DETAIL names the holder's
+ *   pid, role and application from pg_locks/pg_stat_activity).
+ *   Rule: seeds 001/003 run migrations by hand, one operator at a time; keel
+ *   makes "one runner at a time" a lock instead of a checklist item.
+ */
+Datum keel_migration_lock(PG_FUNCTION_ARGS) {
+    LOCKTAG tag;
+
+    MigrationLockTag(&tag);
+    if (LockHeldByMe(&tag, ExclusiveLock))
+        PG_RETURN_VOID();
+    if (LockAcquire(&tag, ExclusiveLock, true, true) == LOCKACQUIRE_NOT_AVAIL) {
+        char *holder = LockHolderDescription();
+        ereport(ERROR, (KEEL_ERRCODE("KL004"),
+                        errmsg("another keel migration runner holds the migration lock"),
+                        errdetail_internal("%s", holder),
+                        errhint("Wait for the other runner to finish, or end that session with "
+                                "pg_terminate_backend() if it is stuck.")));
+    }
+    PG_RETURN_VOID();
+}
+
+/*
+ * keel.migration_unlock() -> boolean
+ *   Releases the migration lock taken by keel.migration_lock(). Returns true
+ *   when this session held it, false (quietly) when it did not.
+ */
+Datum keel_migration_unlock(PG_FUNCTION_ARGS) {
+    LOCKTAG tag;
+
+    MigrationLockTag(&tag);
+    if (!LockHeldByMe(&tag, ExclusiveLock))
+        PG_RETURN_BOOL(false);
+    PG_RETURN_BOOL(LockRelease(&tag, ExclusiveLock, true));
+}
+
+/*
+ * ArgVersion returns argument argno, a migration version, as its canonical
+ * decimal text (palloc'd). argname names it in errors.
+ *   Errors: 22004 NULL; 22023 not a whole number >= 0 (negative, fractional,
+ *   NaN, Infinity). Rule: DESIGN.md, version = leading digits of the file
+ *   name compared as numbers.
+ */
+static char *ArgVersion(FunctionCallInfo fcinfo, int argno, const char *argname) {
+    char *text;
+    const char *p;
+
+    if (PG_ARGISNULL(argno))
+        ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+                        errmsg("migration %s must not be null", argname)));
+    text = DatumGetCString(DirectFunctionCall1(numeric_out, PG_GETARG_DATUM(argno)));
+    for (p = text; *p != '\0'; p++) {
+        if (*p < '0' || *p > '9')
+            ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+                            errmsg("migration %s must be a whole number of at least 0", argname),
+                            errdetail("The %s given was %s.", argname, text),
+                            errhint("A version is the leading digits of the migration file "
+                                    "name, such as 11 for 0011_safe_billing_models.sql.")));
+    }
+    return text;
+}
+
+/* ArgName returns the migration name (a file name); 22004 NULL, 22023 empty. */
+static char *ArgName(FunctionCallInfo fcinfo, int argno, bool nullable) {
+    char *name;
+
+    if (PG_ARGISNULL(argno)) {
+        if (nullable)
+            return NULL;
+        ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+                        errmsg("migration name must not be null")));
+    }
+    name = text_to_cstring(PG_GETARG_TEXT_PP(argno));
+    if (name[0] == '\0')
+        ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+                        errmsg("migration name must not be empty")));
+    return name;
+}
+
+/*
+ * ArgChecksum returns the checksum argument: 64 lowercase hexadecimal digits,
+ * the SHA-256 of the file with line endings normalised (DESIGN.md).
+ *   Errors: 22004 NULL (unless nullable); 22023 anything else.
+ */
+static char *ArgChecksum(FunctionCallInfo fcinfo, int argno, bool nullable) {
+    char *checksum;
+    size_t len;
+    size_t i;
+
+    if (PG_ARGISNULL(argno)) {
+        if (nullable)
+            return NULL;
+        ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+                        errmsg("migration checksum must not be null")));
+    }
+    checksum = text_to_cstring(PG_GETARG_TEXT_PP(argno));
+    len = strlen(checksum);
+    for (i = 0; i < len; i++) {
+        char c = checksum[i];
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
+            break;
+    }
+    if (len != 64 || i != len)
+        ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+                        errmsg("migration checksum must be 64 lowercase hexadecimal digits"),
+                        errdetail("The checksum given has %zu characters%s.", len,
+                                  i != len ? " and contains a character outside 0-9a-f" : ""),
+                        errhint("Pass the SHA-256 of the file with line endings normalised to LF, "
+                                "as keel computes it.")));
+    return checksum;
+}
+
+/*
+ * ArgStartedAt returns the started_at argument, the value keel.migration_start
+ * returned. Errors: 22004 NULL; 22023 infinite or later than now
+ * (clock_timestamp()), since a migration finishes after it starts.
+ */
+static TimestampTz ArgStartedAt(FunctionCallInfo fcinfo, int argno) {
+    TimestampTz started_at;
+
+    if (PG_ARGISNULL(argno))
+        ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+                        errmsg("migration started_at must not be null")));
+    started_at = PG_GETARG_TIMESTAMPTZ(argno);
+    if (TIMESTAMP_NOT_FINITE(started_at) || started_at > GetCurrentTimestamp())
+        ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+                        errmsg("migration started_at must be a finite time no later than now"),
+                        errhint("Pass the value keel.migration_start() returned.")));
+    return started_at;
+}
+
+/*
+ * CheckNotDone raises KL005 when version already has an applied or
+ * superseded row. checksum (may be NULL) is the one the caller brings; the
+ * DETAIL names the recorded one. Caller is SPI-connected.
+ *   Rule: at most one applied-or-superseded row per version; a version is
+ *   never applied twice and a superseded version is never applied (seed 000).
+ */
+static void CheckNotDone(const char *version, const char *checksum, const char *action) {
+    Oid argtypes[1] = {TEXTOID};
+    Datum values[1] = {CStringGetTextDatum(version)};
+    const char *query = "SELECT status, name, checksum, superseded_by::pg_catalog.text "
+                        "FROM keel.migration_history "
+                        "WHERE version OPERATOR(pg_catalog.=) $1::pg_catalog.numeric "
+                        "  AND status OPERATOR(pg_catalog.=) ANY (ARRAY['applied', 'superseded']) "
+                        "ORDER BY id LIMIT 1";
+    char *status;
+    char *name;
+    char *recorded;
+    char *superseded_by;
+
+    if (SPI_execute_with_args(query, 1, argtypes, values, NULL, true, 1) != SPI_OK_SELECT)
+        elog(ERROR, "keel: cannot read keel.migration_history");
+    if (SPI_processed == 0)
+        return;
+
+    status = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+    name = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
+    recorded = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3);
+    superseded_by = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 4);
+
+    if (strcmp(status, "superseded") == 0)
+        ereport(
+            ERROR,
+            (KEEL_ERRCODE("KL005"),
+             errmsg("cannot %s migration %s: it was superseded by version %s", action, version,
+                    superseded_by),
+             errdetail("keel.migration_history records version %s%s%s%s as superseded by "
+                       "version %s.",
+                       version, name ? " (" : "", name ? name : "", name ? ")" : "", superseded_by),
+             errhint("A superseded migration is never applied; remove its file or give the "
+                     "change a new version.")));
+    ereport(
+        ERROR,
+        (KEEL_ERRCODE("KL005"),
+         errmsg("cannot %s migration %s: it is already applied", action, version),
+         errdetail("keel.migration_history records version %s (%s) as applied with checksum "
+                   "%s; this request has checksum %s.",
+                   version, name ? name : "?", recorded ? recorded : "(none)",
+                   checksum ? checksum : "(none)"),
+         errhint("%s", strcmp(action, "supersede") == 0
+                           ? "An applied migration stays applied; a keel:supersedes directive only "
+                             "retires versions that were never applied."
+                       : checksum != NULL && recorded != NULL && strcmp(checksum, recorded) != 0
+                           ? "An applied migration must not change; put the change in a new "
+                             "migration file with a higher version."
+                           : "Nothing needs doing: this migration is already applied.")));
+}
+
+/*
+ * InsertHistoryRow inserts one row into keel.migration_history as the owner
+ * of that table and returns its id. applied_by is the role that called the
+ * SQL function (GetUserId() captured before the switch). Caller is
+ * SPI-connected. started_at NULL means "now"; error and superseded_by may be
+ * NULL.
+ */
+static int64 InsertHistoryRow(Oid caller, const char *version, const char *name,
+                              const char *checksum, const char *status, TimestampTz *started_at,
+                              const char *error, const char *superseded_by) {
+    Oid argtypes[8] = {TEXTOID, TEXTOID,        TEXTOID, TEXTOID,
+                       TEXTOID, TIMESTAMPTZOID, TEXTOID, TEXTOID};
+    Datum values[8];
+    char nulls[8] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
+    const char *query =
+        "INSERT INTO keel.migration_history "
+        "  (version, name, checksum, status, applied_by, started_at, finished_at, error, "
+        "   superseded_by) "
+        "VALUES ($1::pg_catalog.numeric, $2, $3, $4, $5::pg_catalog.name, "
+        "        COALESCE($6, pg_catalog.clock_timestamp()), "
+        "        pg_catalog.clock_timestamp(), $7, $8::pg_catalog.numeric) "
+        "RETURNING id";
+    Oid table_owner;
+    Oid namespace_id;
+    Oid relid;
+    HeapTuple tuple;
+    Oid save_userid;
+    int save_sec_context;
+    int save_nestlevel;
+    bool isnull;
+    int64 id;
+    int rc;
+
+    namespace_id = get_namespace_oid("keel", false);
+    relid = get_relname_relid("migration_history", namespace_id);
+    if (!OidIsValid(relid))
+        elog(ERROR, "keel: table keel.migration_history does not exist");
+    tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+    if (!HeapTupleIsValid(tuple))
+        elog(ERROR, "keel: cache lookup failed for relation %u", relid);
+    table_owner = ((Form_pg_class)GETSTRUCT(tuple))->relowner;
+    ReleaseSysCache(tuple);
+
+    values[0] = CStringGetTextDatum(version);
+    if (name != NULL)
+        values[1] = CStringGetTextDatum(name);
+    else
+        nulls[1] = 'n';
+    if (checksum != NULL)
+        values[2] = CStringGetTextDatum(checksum);
+    else
+        nulls[2] = 'n';
+    values[3] = CStringGetTextDatum(status);
+    values[4] = CStringGetTextDatum(GetUserNameFromId(caller, false));
+    if (started_at != NULL)
+        values[5] = TimestampTzGetDatum(*started_at);
+    else {
+        values[5] = (Datum)0;
+        nulls[5] = 'n';
+    }
+    if (error != NULL)
+        values[6] = CStringGetTextDatum(error);
+    else
+        nulls[6] = 'n';
+    if (superseded_by != NULL)
+        values[7] = CStringGetTextDatum(superseded_by);
+    else
+        nulls[7] = 'n';
+
+    /*
+     * Insert as the table owner with a safe search_path. On error the
+     * transaction abort restores the user id and the GUC nest level.
+     */
+    GetUserIdAndSecContext(&save_userid, &save_sec_context);
+    SetUserIdAndSecContext(table_owner, save_sec_context | SECURITY_LOCAL_USERID_CHANGE |
+                                            SECURITY_RESTRICTED_OPERATION);
+    save_nestlevel = NewGUCNestLevel();
+    (void)set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET, PGC_S_SESSION,
+                            GUC_ACTION_SAVE, true, 0, false);
+
+    rc = SPI_execute_with_args(query, 8, argtypes, values, nulls, false, 1);
+    if (rc != SPI_OK_INSERT_RETURNING || SPI_processed != 1)
+        elog(ERROR, "keel: insert into keel.migration_history failed: %s",
+             SPI_result_code_string(rc));
+    id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+
+    AtEOXact_GUC(false, save_nestlevel);
+    SetUserIdAndSecContext(save_userid, save_sec_context);
+    return id;
+}
+
+/*
+ * keel.migration_start(version numeric, name text, checksum text) -> timestamptz
+ *   Validates a migration about to run and returns clock_timestamp(), which
+ *   the runner passes on as started_at. Writes nothing.
+ *   Inputs: version a whole number >= 0; name the file name (non-empty);
+ *   checksum 64 lowercase hex digits.
+ *   Errors: 22004 NULL argument; 22023 malformed argument; KL005 when the
+ *   version is already applied (DETAIL: recorded and requested checksum) or
+ *   superseded.
+ */
+Datum keel_migration_start(PG_FUNCTION_ARGS) {
+    char *version = ArgVersion(fcinfo, 0, "version");
+    char *name = ArgName(fcinfo, 1, false);
+    char *checksum = ArgChecksum(fcinfo, 2, false);
+
+    (void)name;
+    SPI_connect();
+    CheckNotDone(version, checksum, "start");
+    SPI_finish();
+    PG_RETURN_TIMESTAMPTZ(GetCurrentTimestamp());
+}
+
+/*
+ * keel.migration_applied(version numeric, name text, checksum text,
+ *                        started_at timestamptz) -> bigint
+ *   Records a migration as applied, finished now (clock_timestamp()), and
+ *   returns the history id. Call it inside the migration's own transaction so
+ *   the row commits or rolls back with the migration.
+ *   Errors: 22004/22023 as keel.migration_start; KL005 already applied or
+ *   superseded (a concurrent runner racing past the lock meets 23505 from the
+ *   unique index instead); 42501 without EXECUTE on this function.
+ */
+Datum keel_migration_applied(PG_FUNCTION_ARGS) {
+    Oid caller = GetUserId();
+    char *version = ArgVersion(fcinfo, 0, "version");
+    char *name = ArgName(fcinfo, 1, false);
+    char *checksum = ArgChecksum(fcinfo, 2, false);
+    TimestampTz started_at = ArgStartedAt(fcinfo, 3);
+    int64 id;
+
+    SPI_connect();
+    CheckNotDone(version, checksum, "record as applied");
+    id = InsertHistoryRow(caller, version, name, checksum, "applied", &started_at, NULL, NULL);
+    SPI_finish();
+    PG_RETURN_INT64(id);
+}
+
+/*
+ * keel.migration_failed(version numeric, name text, checksum text,
+ *                       started_at timestamptz, error text) -> bigint
+ *   Records a failed attempt (after the migration's transaction was rolled
+ *   back) with the server's error text, and returns the history id. Failed
+ *   attempts may repeat; a later success adds an 'applied' row.
+ *   Errors: 22004 NULL argument (error included); 22023 malformed argument or
+ *   empty error; KL005 when the version is already applied or superseded.
+ */
+Datum keel_migration_failed(PG_FUNCTION_ARGS) {
+    Oid caller = GetUserId();
+    char *version = ArgVersion(fcinfo, 0, "version");
+    char *name = ArgName(fcinfo, 1, false);
+    char *checksum = ArgChecksum(fcinfo, 2, false);
+    TimestampTz started_at = ArgStartedAt(fcinfo, 3);
+    char *error;
+    int64 id;
+
+    if (PG_ARGISNULL(4))
+        ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+                        errmsg("migration error must not be null"),
+                        errhint("Pass the server's error message of the failed attempt.")));
+    error = text_to_cstring(PG_GETARG_TEXT_PP(4));
+    if (error[0] == '\0')
+        ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+                        errmsg("migration error must not be empty")));
+
+    SPI_connect();
+    CheckNotDone(version, checksum, "record a failure of");
+    id = InsertHistoryRow(caller, version, name, checksum, "failed", &started_at, error, NULL);
+    SPI_finish();
+    PG_RETURN_INT64(id);
+}
+
+/*
+ * keel.migration_superseded(version numeric, name text, checksum text,
+ *                           superseded_by numeric) -> bigint
+ *   Records that version, never applied, is retired by the migration
+ *   superseded_by (its "-- keel:supersedes" directive), and returns the
+ *   history id. name and checksum may be NULL when the superseded file is not
+ *   present; when given they are validated. Call it in the superseding
+ *   migration's transaction so both commit together.
+ *   Errors: 22004 NULL version or superseded_by; 22023 malformed argument or
+ *   a version superseding itself; KL005 when the version is already applied
+ *   or superseded. Rule: seed 000 (superseded destructive migrations are
+ *   never run).
+ */
+Datum keel_migration_superseded(PG_FUNCTION_ARGS) {
+    Oid caller = GetUserId();
+    char *version = ArgVersion(fcinfo, 0, "version");
+    char *name = ArgName(fcinfo, 1, true);
+    char *checksum = ArgChecksum(fcinfo, 2, true);
+    char *superseded_by = ArgVersion(fcinfo, 3, "superseded_by");
+    int64 id;
+
+    if (strcmp(version, superseded_by) == 0)
+        ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+                        errmsg("migration %s cannot supersede itself", version)));
+
+    SPI_connect();
+    CheckNotDone(version, checksum, "supersede");
+    id = InsertHistoryRow(caller, version, name, checksum, "superseded", NULL, NULL, superseded_by);
+    SPI_finish();
+    PG_RETURN_INT64(id);
+}

@@ -1,0 +1,195 @@
+--
+-- migrations: keel.migration_history and the keel.migration_*() functions
+-- (sql/keel--0.1.0.sql, region "migrations"; extension/migrations/history.cpp).
+-- Output must be deterministic: timestamps are never printed, only compared.
+--
+CREATE EXTENSION IF NOT EXISTS keel;
+\set SHOW_CONTEXT never
+
+-- The table starts empty and is readable by everyone.
+SELECT count(*) AS history_rows FROM keel.migration_history;
+
+--
+-- Lock: session level, idempotent, released by one unlock.
+-- (A second session holding it, KL004, needs two connections: see
+-- tests/integration/client_migrate_test.cpp.)
+--
+SELECT keel.migration_lock();
+-- taking it again in the same session is a no-op, not a second hold
+SELECT keel.migration_lock();
+SELECT locktype, classid, objid, objsubid, mode, granted
+  FROM pg_locks
+ WHERE locktype = 'advisory' AND pid = pg_backend_pid();
+SELECT keel.migration_unlock() AS released;
+-- nothing held any more: false, and no warning
+SELECT keel.migration_unlock() AS released_again;
+SELECT count(*) AS advisory_locks_held
+  FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid();
+-- the lock is the same as pg_try_advisory_lock(1801807212, 1)
+SELECT keel.migration_lock();
+SELECT pg_advisory_unlock(1801807212, 1) AS same_lock;
+SELECT keel.migration_unlock() AS released_after_manual_unlock;
+
+--
+-- The happy path: start, then applied inside the migration's transaction.
+--
+SELECT keel.migration_lock();
+SELECT keel.migration_start(1, '0001_base.sql', repeat('a', 64)) AS started_1 \gset
+BEGIN;
+CREATE TEMP TABLE regress_mig_base (id int);
+SELECT keel.migration_applied(1, '0001_base.sql', repeat('a', 64), :'started_1') > 0 AS recorded;
+COMMIT;
+
+-- Versions are numbers: 0011 is 11, and long versions do not overflow.
+SELECT keel.migration_start('0011', '0011_more.sql', repeat('b', 64)) IS NOT NULL AS started;
+SELECT keel.migration_applied(0011, '0011_more.sql', repeat('b', 64), clock_timestamp()) > 0 AS recorded;
+SELECT keel.migration_applied(20240101120000123456789, '20240101120000123456789_long.sql',
+                              repeat('c', 64), clock_timestamp()) > 0 AS recorded;
+
+-- A migration rolled back with its transaction leaves no history row.
+SELECT keel.migration_start(2, '0002_rolled_back.sql', repeat('d', 64)) AS started_2 \gset
+BEGIN;
+CREATE TEMP TABLE regress_mig_rolled_back (id int);
+SELECT keel.migration_applied(2, '0002_rolled_back.sql', repeat('d', 64), :'started_2') > 0 AS recorded;
+ROLLBACK;
+SELECT count(*) AS rows_for_version_2 FROM keel.migration_history WHERE version = 2;
+
+-- ... and the failure is then recorded on its own, with the error text.
+SELECT keel.migration_failed(2, '0002_rolled_back.sql', repeat('d', 64), :'started_2',
+                             'relation "nope" does not exist') > 0 AS recorded;
+-- failed attempts may repeat
+SELECT keel.migration_failed(2, '0002_rolled_back.sql', repeat('d', 64), :'started_2',
+                             'relation "nope" does not exist') > 0 AS recorded;
+-- and a later success is allowed
+SELECT keel.migration_applied(2, '0002_rolled_back.sql', repeat('d', 64), :'started_2') > 0 AS recorded;
+
+-- Superseded: version 4 is retired by 12; the file may be absent (NULLs).
+SELECT keel.migration_superseded(4, '0004_billing_models.sql', repeat('e', 64), 12) > 0 AS recorded;
+SELECT keel.migration_superseded(5, NULL, NULL, 12) > 0 AS recorded;
+
+SELECT version, name, left(checksum, 8) AS checksum, status, applied_by = current_user AS by_me,
+       finished_at >= started_at AS ordered, execution_time = finished_at - started_at AS duration,
+       error, superseded_by
+  FROM keel.migration_history ORDER BY id;
+
+--
+-- KL005: history disagrees with the request.
+--
+-- re-applying an applied version (same checksum)
+SELECT keel.migration_start(1, '0001_base.sql', repeat('a', 64));
+\echo :LAST_ERROR_SQLSTATE
+-- re-applying an applied version whose file changed
+SELECT keel.migration_applied(1, '0001_base.sql', repeat('f', 64), clock_timestamp());
+\echo :LAST_ERROR_SQLSTATE
+-- applying a superseded version
+SELECT keel.migration_start(4, '0004_billing_models.sql', repeat('e', 64));
+\echo :LAST_ERROR_SQLSTATE
+-- recording a failure of an applied version
+SELECT keel.migration_failed(11, '0011_more.sql', repeat('b', 64), clock_timestamp(), 'boom');
+\echo :LAST_ERROR_SQLSTATE
+-- superseding an applied version
+SELECT keel.migration_superseded(11, NULL, NULL, 12);
+\echo :LAST_ERROR_SQLSTATE
+-- superseding twice
+SELECT keel.migration_superseded(5, NULL, NULL, 13);
+\echo :LAST_ERROR_SQLSTATE
+
+--
+-- Bad inputs: 22023 malformed, 22004 NULL.
+--
+-- negative version
+SELECT keel.migration_start(-1, '0001_base.sql', repeat('a', 64));
+\echo :LAST_ERROR_SQLSTATE
+-- fractional version
+SELECT keel.migration_start(1.5, '0001_base.sql', repeat('a', 64));
+\echo :LAST_ERROR_SQLSTATE
+-- NaN version
+SELECT keel.migration_start('NaN', '0001_base.sql', repeat('a', 64));
+\echo :LAST_ERROR_SQLSTATE
+-- checksum too short
+SELECT keel.migration_start(7, '0007_x.sql', 'abc123');
+\echo :LAST_ERROR_SQLSTATE
+-- checksum in upper case
+SELECT keel.migration_start(7, '0007_x.sql', upper(repeat('ab', 32)));
+\echo :LAST_ERROR_SQLSTATE
+-- checksum with a non-hex character
+SELECT keel.migration_start(7, '0007_x.sql', repeat('g', 64));
+\echo :LAST_ERROR_SQLSTATE
+-- empty name
+SELECT keel.migration_start(7, '', repeat('a', 64));
+\echo :LAST_ERROR_SQLSTATE
+-- NULL version
+SELECT keel.migration_start(NULL, '0007_x.sql', repeat('a', 64));
+\echo :LAST_ERROR_SQLSTATE
+-- NULL name
+SELECT keel.migration_applied(7, NULL, repeat('a', 64), clock_timestamp());
+\echo :LAST_ERROR_SQLSTATE
+-- NULL checksum
+SELECT keel.migration_applied(7, '0007_x.sql', NULL, clock_timestamp());
+\echo :LAST_ERROR_SQLSTATE
+-- NULL started_at
+SELECT keel.migration_applied(7, '0007_x.sql', repeat('a', 64), NULL);
+\echo :LAST_ERROR_SQLSTATE
+-- NULL error text
+SELECT keel.migration_failed(7, '0007_x.sql', repeat('a', 64), clock_timestamp(), NULL);
+\echo :LAST_ERROR_SQLSTATE
+-- empty error text
+SELECT keel.migration_failed(7, '0007_x.sql', repeat('a', 64), clock_timestamp(), '');
+\echo :LAST_ERROR_SQLSTATE
+-- NULL superseded_by
+SELECT keel.migration_superseded(7, NULL, NULL, NULL);
+\echo :LAST_ERROR_SQLSTATE
+-- a version superseding itself
+SELECT keel.migration_superseded(7, NULL, NULL, 7);
+\echo :LAST_ERROR_SQLSTATE
+-- started_at in the future
+SELECT keel.migration_applied(7, '0007_x.sql', repeat('a', 64), clock_timestamp() + interval '1 hour');
+\echo :LAST_ERROR_SQLSTATE
+-- started_at infinite
+SELECT keel.migration_applied(7, '0007_x.sql', repeat('a', 64), 'infinity');
+\echo :LAST_ERROR_SQLSTATE
+-- nothing of the above was recorded
+SELECT count(*) AS rows_for_version_7 FROM keel.migration_history WHERE version = 7;
+
+--
+-- An ordinary role that runs migrations.
+--
+CREATE ROLE regress_keel_migrator;
+CREATE ROLE regress_keel_bystander;
+GRANT EXECUTE ON FUNCTION keel.migration_applied(numeric, text, text, timestamptz),
+                          keel.migration_failed(numeric, text, text, timestamptz, text),
+                          keel.migration_superseded(numeric, text, text, numeric)
+   TO regress_keel_migrator;
+SET ROLE regress_keel_migrator;
+SELECT keel.migration_lock();
+SELECT keel.migration_start(20, '0020_by_role.sql', repeat('1', 64)) AS started_20 \gset
+SELECT keel.migration_applied(20, '0020_by_role.sql', repeat('1', 64), :'started_20') > 0 AS recorded;
+SELECT keel.migration_failed(21, '0021_by_role.sql', repeat('2', 64), clock_timestamp(), 'boom') > 0 AS recorded;
+SELECT keel.migration_superseded(22, NULL, NULL, 20) > 0 AS recorded;
+-- it can read the history, not write it directly
+SELECT version, status, applied_by FROM keel.migration_history WHERE version BETWEEN 20 AND 29 ORDER BY id;
+INSERT INTO keel.migration_history (version, name, checksum, status, applied_by, started_at, finished_at)
+VALUES (23, '0023_forged.sql', repeat('3', 64), 'applied', 'postgres', now(), now());
+DELETE FROM keel.migration_history;
+SELECT keel.migration_unlock() AS released;
+RESET ROLE;
+-- a role without the grant may validate but not record
+SET ROLE regress_keel_bystander;
+SELECT keel.migration_start(24, '0024_x.sql', repeat('4', 64)) IS NOT NULL AS started;
+SELECT keel.migration_applied(24, '0024_x.sql', repeat('4', 64), clock_timestamp());
+RESET ROLE;
+
+-- At most one applied-or-superseded row per version, whoever writes.
+INSERT INTO keel.migration_history (version, name, checksum, status, applied_by, started_at, finished_at)
+VALUES (1, '0001_base.sql', repeat('a', 64), 'applied', current_user, now(), now());
+
+-- Clean up (the extension stays for the tests that follow; the temp table
+-- goes with the session).
+SELECT keel.migration_unlock() AS released;
+DELETE FROM keel.migration_history;
+REVOKE EXECUTE ON FUNCTION keel.migration_applied(numeric, text, text, timestamptz),
+                           keel.migration_failed(numeric, text, text, timestamptz, text),
+                           keel.migration_superseded(numeric, text, text, numeric)
+  FROM regress_keel_migrator;
+DROP ROLE regress_keel_migrator;
+DROP ROLE regress_keel_bystander;
