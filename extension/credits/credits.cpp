@@ -1,0 +1,576 @@
+/*
+ * extension/credits/credits.cpp
+ *   The SQL-callable credit functions of keel (sql/keel--0.1.0.sql, region
+ *   "credits"): allocation by plan, available credits, atomic consumption with
+ *   an append-only ledger and idempotency keys, and the ledger's append-only
+ *   trigger.
+ *
+ *   Source: seed 003 (Phase 3.5, "Multi-Credit Migration"), step 2.2
+ *   allocate_plan_credits / get_available_credits / consume_specific_credits,
+ *   whose check-then-update consumption can overdraw under concurrency. keel
+ *   consumes with one conditional UPDATE instead (PostgreSQL docs, "Transaction
+ *   Isolation", 13.2.1: in READ COMMITTED an UPDATE re-evaluates its WHERE
+ *   clause against the newest row version after waiting for a concurrent
+ *   writer, so "allocated - used >= amount" holds when the row is written).
+ *
+ *   This file talks only to PostgreSQL (SPI, fmgr) and is written in plain C
+ *   style: no C++ object with a destructor lives in a frame that can ereport.
+ *   The C++-only plan arithmetic (credits/plan_logic.hpp) is reached through
+ *   keel::InvokeCpp (pg/boundary.hpp).
+ *
+ *   Errors (SQLSTATE): 22004 a required argument is NULL; 22023 unknown credit
+ *   type or plan, non-positive amount, negative total, bad idempotency key;
+ *   22003 allocation out of range; 23514 allocation below credits already
+ *   used; KL002 not enough credits; KL003 idempotency key reused with other
+ *   arguments; 42501 UPDATE/DELETE/TRUNCATE on keel.credit_ledger.
+ */
+#include "credits/plan_logic.hpp"
+
+extern "C" {
+#include "postgres.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "catalog/pg_type.h"
+#include "commands/trigger.h"
+#include "executor/spi.h"
+#include "utils/builtins.h"
+#include "utils/tuplestore.h"
+#include "utils/uuid.h"
+}
+
+#include "pg/boundary.hpp"
+
+/* Longest idempotency key accepted, in bytes (keeps the btree key small). */
+#define KEEL_MAX_IDEMPOTENCY_KEY_BYTES 255
+
+/* ---------------------------------------------------------------------------
+ * Saved SPI plans (SPI_prepare + SPI_keepplan), prepared on first use and kept
+ * for the life of the backend. The plan cache re-plans them after DDL on the
+ * tables they read, so they survive DROP/CREATE EXTENSION too.
+ * ------------------------------------------------------------------------- */
+
+static SPIPlanPtr plan_consume_update;
+static SPIPlanPtr plan_consume_ledger;
+static SPIPlanPtr plan_claim_key;
+static SPIPlanPtr plan_replay_key;
+static SPIPlanPtr plan_finish_key;
+static SPIPlanPtr plan_available;
+static SPIPlanPtr plan_balance;
+static SPIPlanPtr plan_known_types;
+static SPIPlanPtr plan_rules;
+static SPIPlanPtr plan_alloc_ensure;
+static SPIPlanPtr plan_alloc_lock;
+static SPIPlanPtr plan_alloc_update;
+static SPIPlanPtr plan_alloc_ledger;
+
+/* saved_plan returns *slot, preparing and keeping the plan on first use. */
+static SPIPlanPtr saved_plan(SPIPlanPtr *slot, const char *sql, int nargs, Oid *argtypes) {
+    if (*slot == NULL) {
+        SPIPlanPtr plan = SPI_prepare(sql, nargs, argtypes);
+        if (plan == NULL)
+            elog(ERROR, "SPI_prepare failed for \"%s\": %s", sql,
+                 SPI_result_code_string(SPI_result));
+        if (SPI_keepplan(plan) != 0)
+            elog(ERROR, "SPI_keepplan failed for \"%s\"", sql);
+        *slot = plan;
+    }
+    return *slot;
+}
+
+/* run_plan executes a saved plan and returns SPI's result code (>= 0). */
+static int run_plan(SPIPlanPtr plan, Datum *values, const char *nulls, bool read_only) {
+    int rc = SPI_execute_plan(plan, values, nulls, read_only, 0);
+    if (rc < 0)
+        elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
+    return rc;
+}
+
+/* column_int64 returns column col (1-based) of row 0 of SPI_tuptable. */
+static int64 column_int64(int col, bool *isnull) {
+    Datum d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, col, isnull);
+    return *isnull ? 0 : DatumGetInt64(d);
+}
+
+static char *uuid_text(Datum account) {
+    return DatumGetCString(DirectFunctionCall1(uuid_out, account));
+}
+
+/* outer_role_name is the role that called the SECURITY DEFINER function. */
+static Datum outer_role_name(void) {
+    return CStringGetTextDatum(GetUserNameFromId(GetOuterUserId(), false));
+}
+
+/* require_arg raises 22004 when argument argno (0-based) is NULL. */
+static void require_arg(FunctionCallInfo fcinfo, int argno, const char *name) {
+    if (PG_ARGISNULL(argno))
+        ereport(ERROR,
+                (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("%s must not be null", name),
+                 errhint("Pass a value for the argument %s.", name)));
+}
+
+/*
+ * check_credit_type raises 22023 naming credit_type, with a HINT listing the
+ * types of keel.credit_types, unless the type is known. Needs SPI connected.
+ */
+static void check_credit_type(Datum credit_type) {
+    Oid argtypes[1] = {TEXTOID};
+    Datum values[1] = {credit_type};
+    SPIPlanPtr plan = saved_plan(
+        &plan_known_types,
+        "SELECT bool_or(credit_type = $1), string_agg(credit_type, ', ' ORDER BY credit_type) "
+        "FROM keel.credit_types",
+        1, argtypes);
+    run_plan(plan, values, NULL, true);
+    bool isnull;
+    Datum known = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+    if (!isnull && DatumGetBool(known))
+        return;
+    char *list = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
+    ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+                    errmsg("unknown credit type \"%s\"", TextDatumGetCString(credit_type)),
+                    list ? errhint("Known credit types are: %s.", list)
+                         : errhint("keel.credit_types is empty; add the credit types first.")));
+}
+
+/*
+ * raise_insufficient explains why the conditional UPDATE touched no row:
+ * 22023 for an unknown type, else KL002 with what is available. Never returns.
+ */
+static void raise_insufficient(Datum account, Datum credit_type, int64 amount) {
+    check_credit_type(credit_type);
+
+    Oid argtypes[2] = {UUIDOID, TEXTOID};
+    Datum values[2] = {account, credit_type};
+    SPIPlanPtr plan = saved_plan(&plan_balance,
+                                 "SELECT allocated, used FROM keel.credit_balances "
+                                 "WHERE account = $1 AND credit_type = $2",
+                                 2, argtypes);
+    run_plan(plan, values, NULL, true);
+    char *type = TextDatumGetCString(credit_type);
+    if (SPI_processed == 0)
+        ereport(ERROR,
+                (errcode(keel::kInsufficientCredits), errmsg("insufficient %s credits", type),
+                 errdetail("Account %s has no %s credits allocated; the request was for %lld.",
+                           uuid_text(account), type, (long long)amount),
+                 errhint("Allocate credits with keel.allocate_plan_credits() first.")));
+    bool isnull;
+    int64 allocated = column_int64(1, &isnull);
+    int64 used = column_int64(2, &isnull);
+    ereport(ERROR, (errcode(keel::kInsufficientCredits), errmsg("insufficient %s credits", type),
+                    errdetail("Account %s has %lld %s credits available; the request was for %lld.",
+                              uuid_text(account), (long long)(allocated - used), type,
+                              (long long)amount)));
+    pg_unreachable();
+}
+
+/*
+ * consume_common consumes amount credits of credit_type from account and
+ * returns what remains available (credits). With an idempotency key, a key
+ * already recorded with the same arguments returns the recorded result and
+ * consumes nothing; with other arguments it raises KL003. Keys are recorded
+ * only by consumptions that commit. Arguments are already checked for NULL
+ * (description and key may be NULL) and amount > 0.
+ */
+static int64 consume_common(Datum account, Datum credit_type, int64 amount, Datum description,
+                            bool description_null, Datum key, bool key_null) {
+    int64 remaining;
+
+    if (SPI_connect() != SPI_OK_CONNECT)
+        elog(ERROR, "SPI_connect failed");
+
+    if (!key_null) {
+        /*
+         * Claim the key first: a concurrent caller with the same key waits on
+         * the unique index until this transaction ends, then sees the row.
+         */
+        Oid argtypes[5] = {TEXTOID, UUIDOID, TEXTOID, INT8OID, TEXTOID};
+        Datum values[5] = {key, account, credit_type, Int64GetDatum(amount), description};
+        char nulls[6] = {' ', ' ', ' ', ' ', description_null ? 'n' : ' ', '\0'};
+        SPIPlanPtr claim =
+            saved_plan(&plan_claim_key,
+                       "INSERT INTO keel.credit_idempotency "
+                       "(idempotency_key, account, credit_type, amount, description) "
+                       "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (idempotency_key) DO NOTHING",
+                       5, argtypes);
+        run_plan(claim, values, nulls, false);
+        if (SPI_processed == 0) {
+            SPIPlanPtr replay = saved_plan(
+                &plan_replay_key,
+                "SELECT remaining, account = $2 AND credit_type = $3 AND amount = $4 "
+                "AND description IS NOT DISTINCT FROM $5, account::text, credit_type, amount "
+                "FROM keel.credit_idempotency WHERE idempotency_key = $1",
+                5, argtypes);
+            run_plan(replay, values, nulls, false);
+            if (SPI_processed != 1)
+                elog(ERROR, "idempotency key \"%s\" vanished", TextDatumGetCString(key));
+            bool isnull;
+            Datum same = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
+            if (!DatumGetBool(same))
+                ereport(ERROR,
+                        (errcode(keel::kIdempotencyConflict),
+                         errmsg("idempotency key \"%s\" was already used with other arguments",
+                                TextDatumGetCString(key)),
+                         errdetail("The key was first used to consume %s %s credits of account %s.",
+                                   SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 5),
+                                   SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 4),
+                                   SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3)),
+                         errhint("Use a new idempotency key for a different consumption; the "
+                                 "account, credit type, amount and description must all match.")));
+            remaining = column_int64(1, &isnull);
+            if (isnull)
+                elog(ERROR, "idempotency key \"%s\" has no recorded result",
+                     TextDatumGetCString(key));
+            SPI_finish();
+            return remaining;
+        }
+    }
+
+    /* The one atomic step: never overdraws, whatever the concurrency. */
+    Oid update_types[3] = {UUIDOID, TEXTOID, INT8OID};
+    Datum update_values[3] = {account, credit_type, Int64GetDatum(amount)};
+    SPIPlanPtr update = saved_plan(&plan_consume_update,
+                                   "UPDATE keel.credit_balances SET used = used + $3 "
+                                   "WHERE account = $1 AND credit_type = $2 "
+                                   "AND allocated - used >= $3 RETURNING allocated, used",
+                                   3, update_types);
+    run_plan(update, update_values, NULL, false);
+    if (SPI_processed == 0)
+        raise_insufficient(account, credit_type, amount);
+    bool isnull;
+    int64 allocated = column_int64(1, &isnull);
+    int64 used = column_int64(2, &isnull);
+    remaining = allocated - used;
+
+    Oid ledger_types[8] = {UUIDOID, TEXTOID, INT8OID, INT8OID, INT8OID, TEXTOID, TEXTOID, TEXTOID};
+    Datum ledger_values[8] = {account,
+                              credit_type,
+                              Int64GetDatum(amount),
+                              Int64GetDatum(allocated),
+                              Int64GetDatum(used),
+                              description,
+                              key,
+                              outer_role_name()};
+    char ledger_nulls[9] = {
+        ' ', ' ', ' ', ' ', ' ', description_null ? 'n' : ' ', key_null ? 'n' : ' ', ' ', '\0'};
+    SPIPlanPtr ledger = saved_plan(
+        &plan_consume_ledger,
+        "INSERT INTO keel.credit_ledger (account, credit_type, kind, amount, allocated_after, "
+        "used_after, description, idempotency_key, actor) "
+        "VALUES ($1, $2, 'consumption', $3, $4, $5, "
+        "COALESCE($6, 'Consumed ' || $3 || ' ' || $2 || ' credits'), $7, $8) RETURNING id",
+        8, ledger_types);
+    run_plan(ledger, ledger_values, ledger_nulls, false);
+    int64 ledger_id = column_int64(1, &isnull);
+
+    if (!key_null) {
+        Oid finish_types[3] = {TEXTOID, INT8OID, INT8OID};
+        Datum finish_values[3] = {key, Int64GetDatum(remaining), Int64GetDatum(ledger_id)};
+        SPIPlanPtr finish = saved_plan(&plan_finish_key,
+                                       "UPDATE keel.credit_idempotency "
+                                       "SET remaining = $2, ledger_id = $3 "
+                                       "WHERE idempotency_key = $1",
+                                       3, finish_types);
+        run_plan(finish, finish_values, NULL, false);
+    }
+
+    SPI_finish();
+    return remaining;
+}
+
+/* check_amount raises 22023 unless amount is positive. */
+static void check_amount(int64 amount) {
+    if (amount <= 0)
+        ereport(ERROR,
+                (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("credit amount must be positive"),
+                 errdetail("The amount was %lld.", (long long)amount),
+                 errhint("Consume at least 1 credit.")));
+}
+
+/* check_key raises 22023 for an empty or overlong idempotency key. */
+static void check_key(Datum key) {
+    text *t = DatumGetTextPP(key);
+    int len = VARSIZE_ANY_EXHDR(t);
+    if (len == 0)
+        ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+                        errmsg("idempotency key must not be empty"),
+                        errhint("Pass NULL for no key, or a unique string such as a request id.")));
+    if (len > KEEL_MAX_IDEMPOTENCY_KEY_BYTES)
+        ereport(ERROR,
+                (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("idempotency key is too long"),
+                 errdetail("The key has %d bytes; at most %d are allowed.", len,
+                           KEEL_MAX_IDEMPOTENCY_KEY_BYTES)));
+}
+
+/* SQL-callable functions: C linkage, exported (PGDLLEXPORT). */
+extern "C" {
+
+/*
+ * keel.consume_credits(account uuid, credit_type text, amount bigint,
+ *                      description text DEFAULT NULL,
+ *                      idempotency_key text DEFAULT NULL) -> bigint
+ * Consumes amount credits (> 0) of credit_type from account in one atomic
+ * conditional UPDATE, writes one ledger row, and returns the credits that
+ * remain available. Errors: 22004 NULL account/type/amount; 22023 unknown
+ * type (HINT lists the known ones), amount <= 0, empty or overlong key; KL002
+ * not enough credits or none allocated (nothing changes); KL003 key reused with
+ * other arguments. Rule: seed 003 step 2.2 consume_specific_credits, made
+ * atomic.
+ */
+PG_FUNCTION_INFO_V1(keel_consume_credits);
+PGDLLEXPORT Datum keel_consume_credits(PG_FUNCTION_ARGS);
+Datum keel_consume_credits(PG_FUNCTION_ARGS) {
+    require_arg(fcinfo, 0, "account");
+    require_arg(fcinfo, 1, "credit_type");
+    require_arg(fcinfo, 2, "amount");
+    int64 amount = PG_GETARG_INT64(2);
+    check_amount(amount);
+    bool key_null = PG_ARGISNULL(4);
+    if (!key_null)
+        check_key(PG_GETARG_DATUM(4));
+    int64 remaining =
+        consume_common(PG_GETARG_DATUM(0), PG_GETARG_DATUM(1), amount,
+                       PG_ARGISNULL(3) ? (Datum)0 : PG_GETARG_DATUM(3), PG_ARGISNULL(3),
+                       key_null ? (Datum)0 : PG_GETARG_DATUM(4), key_null);
+    PG_RETURN_INT64(remaining);
+}
+
+/*
+ * keel.consume_specific_credits(uuid, text, integer, text DEFAULT NULL)
+ * -> boolean: the seed's own signature (seed 003 step 2.2), drop-in. Returns
+ * true after consuming; raises instead of overdrawing, with the errors of
+ * keel.consume_credits (KL002 where the seed raised 'Insufficient ...', 22023
+ * where it raised 'Invalid credit type', and also for amount <= 0, which the
+ * seed let through).
+ */
+PG_FUNCTION_INFO_V1(keel_consume_specific_credits);
+PGDLLEXPORT Datum keel_consume_specific_credits(PG_FUNCTION_ARGS);
+Datum keel_consume_specific_credits(PG_FUNCTION_ARGS) {
+    require_arg(fcinfo, 0, "account");
+    require_arg(fcinfo, 1, "credit_type");
+    require_arg(fcinfo, 2, "amount");
+    int64 amount = PG_GETARG_INT32(2);
+    check_amount(amount);
+    (void)consume_common(PG_GETARG_DATUM(0), PG_GETARG_DATUM(1), amount,
+                         PG_ARGISNULL(3) ? (Datum)0 : PG_GETARG_DATUM(3), PG_ARGISNULL(3), (Datum)0,
+                         true);
+    PG_RETURN_BOOL(true);
+}
+
+/*
+ * keel.get_available_credits(account uuid, credit_type text) -> bigint
+ * Credits of credit_type that account may still consume (allocated - used);
+ * 0 for an account with nothing allocated (as the seed's COALESCE). Errors:
+ * 22004 NULL argument; 22023 unknown credit type (the seed returned 0).
+ */
+PG_FUNCTION_INFO_V1(keel_get_available_credits);
+PGDLLEXPORT Datum keel_get_available_credits(PG_FUNCTION_ARGS);
+Datum keel_get_available_credits(PG_FUNCTION_ARGS) {
+    require_arg(fcinfo, 0, "account");
+    require_arg(fcinfo, 1, "credit_type");
+    Datum account = PG_GETARG_DATUM(0);
+    Datum credit_type = PG_GETARG_DATUM(1);
+
+    if (SPI_connect() != SPI_OK_CONNECT)
+        elog(ERROR, "SPI_connect failed");
+    Oid argtypes[2] = {UUIDOID, TEXTOID};
+    Datum values[2] = {account, credit_type};
+    SPIPlanPtr plan = saved_plan(&plan_available,
+                                 "SELECT allocated - used FROM keel.credit_balances "
+                                 "WHERE account = $1 AND credit_type = $2",
+                                 2, argtypes);
+    run_plan(plan, values, NULL, true);
+    int64 available = 0;
+    if (SPI_processed == 0)
+        check_credit_type(credit_type);
+    else {
+        bool isnull;
+        available = column_int64(1, &isnull);
+    }
+    SPI_finish();
+    PG_RETURN_INT64(available);
+}
+
+/* One rule of keel.credit_plans, copied out of SPI's tuple table. */
+typedef struct PlanRuleRow {
+    Datum credit_type; /* text, palloc'd copy */
+    bool has_fixed;
+    int64 fixed_amount;
+    char *share; /* numeric as text, NULL under a fixed rule */
+    int64 floor_amount;
+    int64 amount; /* computed */
+} PlanRuleRow;
+
+/*
+ * keel.allocate_plan_credits(account uuid, plan text,
+ *                            total_credits bigint DEFAULT 0)
+ * -> TABLE(credit_type text, allocated bigint, used bigint, available bigint)
+ * Sets account's allocation of each credit type to what plan gives (the rows
+ * of keel.credit_plans for plan, or those of plan '*' when plan has none),
+ * keeps what was used, writes one ledger row per type (amount = change of the
+ * allocation) and returns the resulting balances. NULL total_credits counts as
+ * 0 (seed 003 step 2.2, COALESCE). Errors: 22004 NULL account or plan; 22023
+ * empty plan, negative total, no rules for the plan; 22003 allocation beyond
+ * bigint; 23514 new allocation below credits already used (the seed's CHECK
+ * used <= allocated refused this too).
+ */
+PG_FUNCTION_INFO_V1(keel_allocate_plan_credits);
+PGDLLEXPORT Datum keel_allocate_plan_credits(PG_FUNCTION_ARGS);
+Datum keel_allocate_plan_credits(PG_FUNCTION_ARGS) {
+    require_arg(fcinfo, 0, "account");
+    require_arg(fcinfo, 1, "plan");
+    Datum account = PG_GETARG_DATUM(0);
+    Datum plan_name = PG_GETARG_DATUM(1);
+    int64 total = PG_ARGISNULL(2) ? 0 : PG_GETARG_INT64(2);
+    char *plan_cstr = TextDatumGetCString(plan_name);
+    if (plan_cstr[0] == '\0')
+        ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("plan must not be empty"),
+                        errhint("Pass a plan name such as enterprise, premium or basic.")));
+    if (total < 0)
+        ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+                        errmsg("total credits must not be negative"),
+                        errdetail("The total was %lld.", (long long)total),
+                        errhint("Pass 0 or a positive number of credits.")));
+
+    InitMaterializedSRF(fcinfo, 0);
+    ReturnSetInfo *rsinfo = (ReturnSetInfo *)fcinfo->resultinfo;
+
+    if (SPI_connect() != SPI_OK_CONNECT)
+        elog(ERROR, "SPI_connect failed");
+
+    /* The plan's own rules, else those of '*' (the seed's ELSE branch). */
+    Oid rule_types[1] = {TEXTOID};
+    Datum rule_values[1] = {plan_name};
+    SPIPlanPtr rules = saved_plan(
+        &plan_rules,
+        "SELECT credit_type, fixed_amount, share::text, floor_amount FROM keel.credit_plans "
+        "WHERE plan = CASE WHEN EXISTS (SELECT FROM keel.credit_plans WHERE plan = $1) "
+        "THEN $1 ELSE '*' END ORDER BY credit_type",
+        1, rule_types);
+    run_plan(rules, rule_values, NULL, true);
+    uint64 nrules = SPI_processed;
+    if (nrules == 0)
+        ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+                        errmsg("no credit rules for plan \"%s\"", plan_cstr),
+                        errdetail("keel.credit_plans has no rows for plan \"%s\" and none for the "
+                                  "fallback plan '*'.",
+                                  plan_cstr),
+                        errhint("Add the plan's rules to keel.credit_plans.")));
+
+    PlanRuleRow *rows = (PlanRuleRow *)palloc0(sizeof(PlanRuleRow) * nrules);
+    SPITupleTable *tuptable = SPI_tuptable;
+    for (uint64 i = 0; i < nrules; i++) {
+        HeapTuple tuple = tuptable->vals[i];
+        TupleDesc desc = tuptable->tupdesc;
+        bool isnull;
+        rows[i].credit_type = CStringGetTextDatum(SPI_getvalue(tuple, desc, 1));
+        Datum fixed = SPI_getbinval(tuple, desc, 2, &isnull);
+        rows[i].has_fixed = !isnull;
+        rows[i].fixed_amount = isnull ? 0 : DatumGetInt64(fixed);
+        rows[i].share = SPI_getvalue(tuple, desc, 3);
+        Datum floor_amount = SPI_getbinval(tuple, desc, 4, &isnull);
+        rows[i].floor_amount = isnull ? 0 : DatumGetInt64(floor_amount);
+    }
+    /* All arithmetic first, so a bad rule changes nothing. */
+    for (uint64 i = 0; i < nrules; i++) {
+        PlanRuleRow *row = &rows[i];
+        row->amount = keel::InvokeCpp([row, total]() {
+            return keel::credits::AllocationFor(row->has_fixed, row->fixed_amount, row->share,
+                                                row->floor_amount, total);
+        });
+    }
+
+    Datum actor = outer_role_name();
+    for (uint64 i = 0; i < nrules; i++) {
+        PlanRuleRow *row = &rows[i];
+        bool isnull;
+
+        /* Make sure the balance row exists, then lock it (types in order). */
+        Oid key_types[2] = {UUIDOID, TEXTOID};
+        Datum key_values[2] = {account, row->credit_type};
+        SPIPlanPtr ensure = saved_plan(&plan_alloc_ensure,
+                                       "INSERT INTO keel.credit_balances (account, credit_type) "
+                                       "VALUES ($1, $2) ON CONFLICT (account, credit_type) "
+                                       "DO NOTHING",
+                                       2, key_types);
+        run_plan(ensure, key_values, NULL, false);
+        SPIPlanPtr lock = saved_plan(&plan_alloc_lock,
+                                     "SELECT allocated, used FROM keel.credit_balances "
+                                     "WHERE account = $1 AND credit_type = $2 FOR UPDATE",
+                                     2, key_types);
+        run_plan(lock, key_values, NULL, false);
+        if (SPI_processed != 1)
+            elog(ERROR, "credit balance row vanished");
+        int64 old_allocated = column_int64(1, &isnull);
+        int64 used = column_int64(2, &isnull);
+        if (used > row->amount)
+            ereport(ERROR,
+                    (errcode(ERRCODE_CHECK_VIOLATION),
+                     errmsg("plan \"%s\" allocates fewer %s credits than account %s already used",
+                            plan_cstr, TextDatumGetCString(row->credit_type), uuid_text(account)),
+                     errdetail("The plan allocates %lld credits; %lld were already used.",
+                               (long long)row->amount, (long long)used),
+                     errhint("Allocate a plan or total that covers the credits already used.")));
+
+        Oid update_types[3] = {UUIDOID, TEXTOID, INT8OID};
+        Datum update_values[3] = {account, row->credit_type, Int64GetDatum(row->amount)};
+        SPIPlanPtr update = saved_plan(&plan_alloc_update,
+                                       "UPDATE keel.credit_balances SET allocated = $3 "
+                                       "WHERE account = $1 AND credit_type = $2",
+                                       3, update_types);
+        run_plan(update, update_values, NULL, false);
+
+        Oid ledger_types[8] = {UUIDOID, TEXTOID, INT8OID, INT8OID,
+                               INT8OID, TEXTOID, INT8OID, TEXTOID};
+        Datum ledger_values[8] = {account,
+                                  row->credit_type,
+                                  Int64GetDatum(row->amount - old_allocated),
+                                  Int64GetDatum(row->amount),
+                                  Int64GetDatum(used),
+                                  plan_name,
+                                  Int64GetDatum(total),
+                                  actor};
+        SPIPlanPtr ledger = saved_plan(
+            &plan_alloc_ledger,
+            "INSERT INTO keel.credit_ledger (account, credit_type, kind, amount, allocated_after, "
+            "used_after, plan, total_credits, description, actor) "
+            "VALUES ($1, $2, 'allocation', $3, $4, $5, $6, $7, "
+            "'Multi-credit allocation for plan: ' || $6, $8)",
+            8, ledger_types);
+        run_plan(ledger, ledger_values, NULL, false);
+
+        Datum out[4] = {row->credit_type, Int64GetDatum(row->amount), Int64GetDatum(used),
+                        Int64GetDatum(row->amount - used)};
+        bool out_nulls[4] = {false, false, false, false};
+        tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, out, out_nulls);
+    }
+
+    SPI_finish();
+    return (Datum)0;
+}
+
+/*
+ * keel.credit_ledger_append_only() -> trigger: BEFORE UPDATE OR DELETE (row)
+ * and BEFORE TRUNCATE (statement) on keel.credit_ledger. Always raises 42501:
+ * the ledger is append-only whoever asks, so balances always reconcile with it.
+ */
+PG_FUNCTION_INFO_V1(keel_credit_ledger_append_only);
+PGDLLEXPORT Datum keel_credit_ledger_append_only(PG_FUNCTION_ARGS);
+Datum keel_credit_ledger_append_only(PG_FUNCTION_ARGS) {
+    if (!CALLED_AS_TRIGGER(fcinfo))
+        ereport(ERROR, (errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+                        errmsg("keel.credit_ledger_append_only() must be called as a trigger")));
+    TriggerData *trigdata = (TriggerData *)fcinfo->context;
+    const char *op = TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event)     ? "UPDATE"
+                     : TRIGGER_FIRED_BY_DELETE(trigdata->tg_event)   ? "DELETE"
+                     : TRIGGER_FIRED_BY_TRUNCATE(trigdata->tg_event) ? "TRUNCATE"
+                                                                     : "this change";
+    ereport(ERROR,
+            (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE), errmsg("keel.credit_ledger is append-only"),
+             errdetail("%s of ledger rows is refused for every role.", op),
+             errhint("Record a correction as a new entry, for example with "
+                     "keel.allocate_plan_credits().")));
+    PG_RETURN_NULL();
+}
+
+} // extern "C"
