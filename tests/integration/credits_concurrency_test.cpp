@@ -1,0 +1,207 @@
+/*
+ * tests/integration/credits_concurrency_test.cpp
+ *   keel.consume_credits() under real concurrency: many sessions, one
+ *   connection each, against one account. The seed's check-then-update
+ *   (seed 003, step 2.2 consume_specific_credits) overdraws here once its
+ *   CHECK constraints are gone; keel's single conditional UPDATE must not.
+ *   Runs in its own scratch database keel_it_credits (PG* environment of the
+ *   throwaway cluster; see test_db.hpp).
+ */
+#include "test_db.hpp"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <map>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace {
+
+using keel_test::Conn;
+using keel_test::Connect;
+using keel_test::Exec;
+using keel_test::Result;
+using keel_test::ScalarText;
+
+constexpr const char *kDb = "keel_it_credits";
+constexpr int kSessions = 16;
+
+/* StartGate lets every thread connect first, then releases them at once. */
+class StartGate {
+  public:
+    explicit StartGate(int parties) : waiting_(parties) {}
+    void ArriveAndWait() {
+        std::unique_lock<std::mutex> lock(mu_);
+        if (--waiting_ == 0)
+            cv_.notify_all();
+        else
+            cv_.wait(lock, [this] { return waiting_ == 0; });
+    }
+
+  private:
+    std::mutex mu_;
+    std::condition_variable cv_;
+    int waiting_;
+};
+
+/* Outcome of one call: the returned text on success, else the SQLSTATE. */
+struct Outcome {
+    bool ok = false;
+    std::string value;
+    std::string sqlstate;
+    std::string message;
+};
+
+Outcome Call(PGconn *conn, const std::string &sql, const std::vector<std::string> &params) {
+    std::vector<const char *> values;
+    for (const auto &p : params)
+        values.push_back(p.c_str());
+    Result res(PQexecParams(conn, sql.c_str(), static_cast<int>(values.size()), nullptr,
+                            values.data(), nullptr, nullptr, 0),
+               &PQclear);
+    Outcome out;
+    if (PQresultStatus(res.get()) == PGRES_TUPLES_OK) {
+        out.ok = true;
+        out.value = PQgetvalue(res.get(), 0, 0);
+    } else {
+        const char *state = PQresultErrorField(res.get(), PG_DIAG_SQLSTATE);
+        out.sqlstate = state ? state : "";
+        out.message = PQerrorMessage(conn);
+    }
+    return out;
+}
+
+class CreditsConcurrency : public ::testing::Test {
+  protected:
+    static void SetUpTestSuite() {
+        keel_test::ScratchDatabase(kDb, true);
+        Conn conn = Connect(kDb);
+        /* A plan giving exactly 200 ai credits and 1000 email credits. */
+        Exec(conn.get(), "INSERT INTO keel.credit_plans (plan, credit_type, fixed_amount) VALUES "
+                         "('it_drain', 'ai', 200), ('it_drain', 'email', 1000)");
+    }
+
+    static void Allocate(const std::string &account) {
+        Conn conn = Connect(kDb);
+        Exec(conn.get(), "SELECT * FROM keel.allocate_plan_credits('" + account + "', 'it_drain')");
+    }
+};
+
+/*
+ * 16 sessions drain 200 credits one at a time: exactly 200 succeed, every
+ * refusal is KL002, the ledger has exactly 200 consumption rows, and
+ * verify_credits() finds nothing wrong.
+ */
+TEST_F(CreditsConcurrency, SixteenSessionsNeverOverdraw) {
+    const std::string account = "00000000-0000-0000-0000-00000000c001";
+    Allocate(account);
+
+    StartGate gate(kSessions);
+    std::atomic<int> consumed{0};
+    std::atomic<int> refused{0};
+    std::mutex failures_mu;
+    std::vector<std::string> failures;
+
+    std::vector<std::thread> threads;
+    for (int t = 0; t < kSessions; ++t) {
+        threads.emplace_back([&, t] {
+            Conn conn = Connect(kDb);
+            gate.ArriveAndWait();
+            for (;;) {
+                Outcome out = Call(conn.get(), "SELECT keel.consume_credits($1::uuid, 'ai', 1, $2)",
+                                   {account, "thread " + std::to_string(t)});
+                if (out.ok) {
+                    ++consumed;
+                    continue;
+                }
+                if (out.sqlstate == "KL002") {
+                    ++refused;
+                    break; /* one credit at a time: KL002 means none is left */
+                }
+                std::lock_guard<std::mutex> lock(failures_mu);
+                failures.push_back(out.sqlstate + ": " + out.message);
+                break;
+            }
+        });
+    }
+    for (auto &th : threads)
+        th.join();
+
+    EXPECT_TRUE(failures.empty()) << "unexpected error: " << (failures.empty() ? "" : failures[0]);
+    EXPECT_EQ(consumed.load(), 200);
+    EXPECT_EQ(refused.load(), kSessions);
+
+    Conn conn = Connect(kDb);
+    EXPECT_EQ(ScalarText(conn.get(), "SELECT used FROM keel.credit_balances WHERE account = '" +
+                                         account + "' AND credit_type = 'ai'"),
+              "200");
+    EXPECT_EQ(ScalarText(conn.get(), "SELECT keel.get_available_credits('" + account + "', 'ai')"),
+              "0");
+    EXPECT_EQ(ScalarText(conn.get(), "SELECT count(*) FROM keel.credit_ledger WHERE account = '" +
+                                         account + "' AND kind = 'consumption'"),
+              "200");
+    EXPECT_EQ(ScalarText(conn.get(), "SELECT count(*) FROM keel.verify_credits()"), "0");
+}
+
+/*
+ * The same idempotency key sent by 16 sessions at once is charged once, and
+ * every session gets the same result; repeated over several keys.
+ */
+TEST_F(CreditsConcurrency, SameIdempotencyKeyChargedOnce) {
+    const std::string account = "00000000-0000-0000-0000-00000000c002";
+    Allocate(account);
+    constexpr int kRounds = 10;
+
+    for (int round = 0; round < kRounds; ++round) {
+        const std::string key = "it-key-" + std::to_string(round);
+        StartGate gate(kSessions);
+        std::mutex mu;
+        std::map<std::string, int> results; /* returned value -> sessions */
+        std::vector<std::string> failures;
+
+        std::vector<std::thread> threads;
+        for (int t = 0; t < kSessions; ++t) {
+            threads.emplace_back([&] {
+                Conn conn = Connect(kDb);
+                gate.ArriveAndWait();
+                Outcome out = Call(conn.get(),
+                                   "SELECT keel.consume_credits($1::uuid, 'email', 7, 'order', $2)",
+                                   {account, key});
+                std::lock_guard<std::mutex> lock(mu);
+                if (out.ok)
+                    ++results[out.value];
+                else
+                    failures.push_back(out.sqlstate + ": " + out.message);
+            });
+        }
+        for (auto &th : threads)
+            th.join();
+
+        EXPECT_TRUE(failures.empty()) << key << ": " << (failures.empty() ? "" : failures[0]);
+        ASSERT_EQ(results.size(), 1u) << key << ": sessions saw different results";
+        EXPECT_EQ(results.begin()->first, std::to_string(1000 - 7 * (round + 1))) << key;
+        EXPECT_EQ(results.begin()->second, kSessions) << key;
+    }
+
+    Conn conn = Connect(kDb);
+    EXPECT_EQ(ScalarText(conn.get(), "SELECT count(*) FROM keel.credit_ledger WHERE account = '" +
+                                         account + "' AND kind = 'consumption'"),
+              std::to_string(kRounds));
+    EXPECT_EQ(
+        ScalarText(conn.get(), "SELECT keel.get_available_credits('" + account + "', 'email')"),
+        std::to_string(1000 - 7 * kRounds));
+    EXPECT_EQ(ScalarText(conn.get(), "SELECT count(*) FROM keel.verify_credits()"), "0");
+
+    /* The key reused with another amount, from any session, is KL003. */
+    Outcome clash =
+        Call(conn.get(), "SELECT keel.consume_credits($1::uuid, 'email', 8, 'order', $2)",
+             {account, "it-key-0"});
+    EXPECT_FALSE(clash.ok);
+    EXPECT_EQ(clash.sqlstate, "KL003");
+}
+
+} // namespace
