@@ -221,8 +221,10 @@ REVOKE ALL ON FUNCTION keel.migration_superseded(numeric, text, text, numeric) F
 
 -- keel.credit_types: the known credit types (seed 003: ai, whatsapp, email,
 -- sms). Rows with builtin = true come with the extension and are not dumped.
+-- Identifiers (types, plans, keys) use COLLATE "C": byte-wise comparison,
+-- the same in every database locale and cheaper in the indexes.
 CREATE TABLE keel.credit_types (
-    credit_type text PRIMARY KEY
+    credit_type text COLLATE "C" PRIMARY KEY
                 CONSTRAINT credit_types_name_check
                 CHECK (credit_type OPERATOR(pg_catalog.~) '^[a-z][a-z0-9_]*$'),
     description text,
@@ -245,9 +247,9 @@ SELECT pg_catalog.pg_extension_config_dump('keel.credit_types', 'WHERE NOT built
 -- the rules of every plan without rows of its own (the seed's ELSE branch).
 -- Add a plan by inserting its rows; builtin rows are not dumped.
 CREATE TABLE keel.credit_plans (
-    plan          text NOT NULL
+    plan          text COLLATE "C" NOT NULL
                   CONSTRAINT credit_plans_plan_check CHECK (plan OPERATOR(pg_catalog.<>) ''),
-    credit_type   text NOT NULL REFERENCES keel.credit_types (credit_type),
+    credit_type   text COLLATE "C" NOT NULL REFERENCES keel.credit_types (credit_type),
     fixed_amount  bigint
                   CONSTRAINT credit_plans_fixed_amount_check CHECK (fixed_amount OPERATOR(pg_catalog.>=) 0),
     share         numeric
@@ -284,7 +286,7 @@ SELECT pg_catalog.pg_extension_config_dump('keel.credit_plans', 'WHERE NOT built
 -- functions; every change has its row in keel.credit_ledger.
 CREATE TABLE keel.credit_balances (
     account      uuid NOT NULL,
-    credit_type  text NOT NULL REFERENCES keel.credit_types (credit_type),
+    credit_type  text COLLATE "C" NOT NULL REFERENCES keel.credit_types (credit_type),
     allocated    bigint NOT NULL DEFAULT 0,
     used         bigint NOT NULL DEFAULT 0,
     PRIMARY KEY (account, credit_type),
@@ -306,7 +308,7 @@ SELECT pg_catalog.pg_extension_config_dump('keel.credit_balances', '');
 CREATE TABLE keel.credit_ledger (
     id               bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     account          uuid NOT NULL,
-    credit_type      text NOT NULL,
+    credit_type      text COLLATE "C" NOT NULL,
     kind             text NOT NULL
                      CONSTRAINT credit_ledger_kind_check
                      CHECK (kind OPERATOR(pg_catalog.=) ANY (ARRAY['allocation', 'consumption'])),
@@ -347,9 +349,9 @@ CREATE TRIGGER credit_ledger_no_truncate
 -- consumption: its arguments and the credits that remained (the result a
 -- repeated call returns). Keys are global, at most 255 bytes.
 CREATE TABLE keel.credit_idempotency (
-    idempotency_key  text PRIMARY KEY,
+    idempotency_key  text COLLATE "C" PRIMARY KEY,
     account          uuid NOT NULL,
-    credit_type      text NOT NULL,
+    credit_type      text COLLATE "C" NOT NULL,
     amount           bigint NOT NULL,
     description      text,
     remaining        bigint,
