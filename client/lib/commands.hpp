@@ -1,0 +1,69 @@
+/*
+ * client/lib/commands.hpp
+ *   The keel subcommands, testable without the CLI: install, migrate, status.
+ *   Each writes its report to `out` and signals failure by throwing
+ *   CommandError, whose what() is the one line keel prints on stderr.
+ *
+ *   Exit codes (main.cpp): 0 success; 1 CommandError or connection/server
+ *   error; 2 command-line usage error; 3 keel status found checksum
+ *   mismatches or file problems.
+ */
+#pragma once
+
+#include "lib/connection.hpp"
+
+#include <filesystem>
+#include <ostream>
+#include <stdexcept>
+#include <string>
+
+namespace keel::client {
+
+/* CommandError: the command failed; what() is one line for stderr. */
+class CommandError : public std::runtime_error {
+  public:
+    using std::runtime_error::runtime_error;
+};
+
+/*
+ * Install creates the keel extension, or updates it (ALTER EXTENSION keel
+ * UPDATE) when an older version is installed, or does nothing when the
+ * default version is installed; prints what it did and the version.
+ * Throws CommandError when keel is not available on the server.
+ */
+void Install(const Connection &conn, std::ostream &out);
+
+/* MigrateSummary counts what keel migrate did. */
+struct MigrateSummary {
+    int applied = 0;
+    int superseded = 0;
+};
+
+/*
+ * Migrate applies the pending migrations of dir under keel's migration lock:
+ *   1. the folder must have no problems (bad names, duplicates, directives);
+ *   2. keel.migration_lock() (KL004 -> CommandError naming the holder);
+ *   3. every applied version's file must still have its recorded checksum,
+ *      else nothing is applied;
+ *   4. every pending file must parse (libpg_query) and obey the transaction
+ *      rules of PrepareScript, else nothing is applied;
+ *   5. each pending file in version order: keel.migration_start(), then
+ *      BEGIN; [keel.allow_destructive(reason);] [keel.migration_superseded()
+ *      for its keel:supersedes]; its statements; keel.migration_applied();
+ *      COMMIT — or, with keel:no-transaction, its statements one by one in
+ *      autocommit followed by keel.migration_applied();
+ *   6. on the first failure: ROLLBACK, keel.migration_failed() with the
+ *      error, and CommandError "file:line: message (SQLSTATE) DETAIL HINT";
+ *      earlier migrations stay applied;
+ *   7. keel.migration_unlock().
+ * Prints one line per applied or superseded migration, with its duration.
+ */
+MigrateSummary Migrate(const Connection &conn, const std::filesystem::path &dir, std::ostream &out);
+
+/*
+ * Status reports history (and dir when not empty) as text or JSON.
+ * Returns false when the report shows checksum mismatches or file problems.
+ */
+bool Status(const Connection &conn, const std::filesystem::path &dir, bool json, std::ostream &out);
+
+} // namespace keel::client

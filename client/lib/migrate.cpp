@@ -1,0 +1,270 @@
+/*
+ * client/lib/migrate.cpp
+ *   keel migrate and keel status (see commands.hpp for the rules).
+ */
+#include "lib/commands.hpp"
+#include "lib/report.hpp"
+#include "lib/sql_script.hpp"
+
+#include <chrono>
+#include <cstdio>
+#include <map>
+
+namespace keel::client {
+
+namespace {
+
+const char *kApplied = "keel.migration_applied(numeric, text, text, timestamptz)";
+const char *kFailed = "keel.migration_failed(numeric, text, text, timestamptz, text)";
+const char *kSuperseded = "keel.migration_superseded(numeric, text, text, numeric)";
+
+std::string Ms(std::chrono::steady_clock::duration d) {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%.1f ms", std::chrono::duration<double, std::milli>(d).count());
+    return buf;
+}
+
+/* RequireKeel throws CommandError unless the keel extension is installed. */
+void RequireKeel(const Connection &conn) {
+    Result res = conn.Exec("SELECT extversion FROM pg_catalog.pg_extension WHERE extname = 'keel'");
+    if (PQntuples(res.get()) == 0)
+        throw CommandError(std::string("keel is not installed in database \"") + PQdb(conn.get()) +
+                           "\"; run keel install first");
+}
+
+/* RequireRecordingPrivileges throws CommandError unless the role may write history. */
+void RequireRecordingPrivileges(const Connection &conn) {
+    std::string ok =
+        conn.Scalar(std::string("SELECT has_function_privilege('") + kApplied +
+                    "', 'EXECUTE') AND has_function_privilege('" + kFailed +
+                    "', 'EXECUTE') AND has_function_privilege('" + kSuperseded + "', 'EXECUTE')");
+    if (ok != "t") {
+        std::string role = PQuser(conn.get());
+        throw CommandError("role \"" + role +
+                           "\" may not record migrations; a superuser can grant it: GRANT EXECUTE "
+                           "ON FUNCTION " +
+                           kApplied + ", " + kFailed + ", " + kSuperseded + " TO \"" + role + "\"");
+    }
+}
+
+/* MigrationLock holds keel.migration_lock() for its lifetime. */
+class MigrationLock {
+  public:
+    explicit MigrationLock(const Connection &conn) : conn_(conn) {
+        try {
+            conn_.Exec("SELECT keel.migration_lock()");
+        } catch (const ServerError &e) {
+            throw CommandError(e.OneLine());
+        }
+    }
+    ~MigrationLock() {
+        PGresult *res = PQexec(conn_.get(), "SELECT keel.migration_unlock()");
+        PQclear(res);
+    }
+    MigrationLock(const MigrationLock &) = delete;
+    MigrationLock &operator=(const MigrationLock &) = delete;
+
+  private:
+    const Connection &conn_;
+};
+
+void RecordSuperseded(const Connection &conn, const SupersedeTask &task) {
+    conn.ExecParams("SELECT keel.migration_superseded($1::numeric, $2, $3, $4::numeric)",
+                    {task.version,
+                     task.file ? std::optional<std::string>(task.file->file_name) : std::nullopt,
+                     task.file ? std::optional<std::string>(task.file->checksum) : std::nullopt,
+                     task.by->version});
+}
+
+std::string SupersededLine(const SupersedeTask &task) {
+    return "superseded " + task.version + " " +
+           (task.file ? task.file->file_name : std::string("(no file)")) + " by " +
+           task.by->version + " " + task.by->file_name + "; it will never be applied";
+}
+
+/* ErrorText is what keel.migration_failed records: "file:line: message\nDETAIL: ...\nHINT: ...". */
+std::string ErrorText(const std::string &where, const ServerError &e) {
+    std::string text = where + ": " + e.message;
+    if (!e.sqlstate.empty())
+        text += " (SQLSTATE " + e.sqlstate + ")";
+    if (!e.detail.empty())
+        text += "\nDETAIL: " + e.detail;
+    if (!e.hint.empty())
+        text += "\nHINT: " + e.hint;
+    return text;
+}
+
+/*
+ * ApplyOne runs one migration (see Migrate in commands.hpp) and returns its
+ * duration; throws CommandError after recording a failure.
+ */
+std::chrono::steady_clock::duration ApplyOne(const Connection &conn, const MigrationFile &file,
+                                             const Script &script,
+                                             const std::vector<const SupersedeTask *> &retire,
+                                             int applied_before) {
+    auto t0 = std::chrono::steady_clock::now();
+    std::string started;
+    try {
+        started = conn.Scalar("SELECT keel.migration_start($1::numeric, $2, $3)",
+                              {file.version, file.file_name, file.checksum});
+    } catch (const ServerError &e) {
+        throw CommandError(file.file_name + ": " + e.OneLine());
+    }
+
+    bool transactional = !file.directives.no_transaction;
+    size_t line = 0;
+    try {
+        if (transactional)
+            conn.Exec("BEGIN");
+        if (file.directives.allow_destructive_reason) {
+            line = file.directives.allow_destructive_line;
+            conn.ExecParams("SELECT keel.allow_destructive($1)",
+                            {*file.directives.allow_destructive_reason});
+        }
+        if (transactional)
+            for (const auto *task : retire)
+                RecordSuperseded(conn, *task);
+        for (const auto &stmt : script.statements) {
+            line = stmt.line;
+            try {
+                conn.Exec(stmt.text);
+            } catch (const ServerError &e) {
+                if (e.position > 0)
+                    line = LineAt(file.contents,
+                                  stmt.offset + CharPositionToOffset(stmt.text, e.position));
+                throw;
+            }
+        }
+        line = 0;
+        if (!transactional)
+            for (const auto *task : retire)
+                RecordSuperseded(conn, *task);
+        conn.ExecParams("SELECT keel.migration_applied($1::numeric, $2, $3, $4::timestamptz)",
+                        {file.version, file.file_name, file.checksum, started});
+        if (transactional)
+            conn.Exec("COMMIT");
+    } catch (const ServerError &e) {
+        if (PQtransactionStatus(conn.get()) != PQTRANS_IDLE)
+            PQclear(PQexec(conn.get(), "ROLLBACK"));
+        std::string where = file.file_name + (line ? ":" + std::to_string(line) : "");
+        std::string recorded = "rolled back and recorded as failed";
+        if (!transactional)
+            recorded = "statements before the failing one stay committed (keel:no-transaction); "
+                       "recorded as failed";
+        try {
+            conn.ExecParams(
+                "SELECT keel.migration_failed($1::numeric, $2, $3, $4::timestamptz, $5)",
+                {file.version, file.file_name, file.checksum, started, ErrorText(where, e)});
+        } catch (const ServerError &again) {
+            recorded += ", but recording the failure failed too: " + again.OneLine();
+        }
+        throw CommandError(where + ": " + e.OneLine() + " [" + recorded + "; " +
+                           std::to_string(applied_before) +
+                           " earlier migration(s) of this run stay applied]");
+    }
+    return std::chrono::steady_clock::now() - t0;
+}
+
+} // namespace
+
+MigrateSummary Migrate(const Connection &conn, const std::filesystem::path &dir,
+                       std::ostream &out) {
+    MigrationSet set;
+    try {
+        set = LoadMigrationDir(dir);
+    } catch (const std::runtime_error &e) {
+        throw CommandError(e.what());
+    }
+    if (!set.problems.empty()) {
+        std::string msg = dir.string() + ": " + std::to_string(set.problems.size()) +
+                          " problem(s), nothing applied: ";
+        for (size_t i = 0; i < set.problems.size(); ++i)
+            msg += (i ? "; " : "") + set.problems[i];
+        throw CommandError(msg);
+    }
+    RequireKeel(conn);
+    RequireRecordingPrivileges(conn);
+    MigrationLock lock(conn);
+
+    Report report = Analyze(&set, ReadHistory(conn));
+    if (!report.mismatches.empty()) {
+        const Mismatch &m = report.mismatches.front();
+        std::string msg = m.file->file_name + ": checksum mismatch: recorded " + m.recorded +
+                          ", current " + m.file->checksum + " (version " + m.file->version +
+                          " was applied from a different file; applied migrations must not "
+                          "change)";
+        if (report.mismatches.size() > 1)
+            msg += " and " + std::to_string(report.mismatches.size() - 1) +
+                   " more mismatch(es), see keel status";
+        throw CommandError(msg + "; nothing applied");
+    }
+
+    /* Preflight: every pending file parses and obeys the transaction rules. */
+    std::map<std::string, Script> scripts;
+    for (const auto *file : report.pending) {
+        try {
+            scripts.emplace(file->version, PrepareScript(file->contents, file->file_name,
+                                                         !file->directives.no_transaction));
+        } catch (const FileError &e) {
+            throw CommandError(std::string(e.what()) + "; nothing applied");
+        }
+    }
+
+    MigrateSummary summary;
+    std::map<std::string, std::vector<const SupersedeTask *>> retire_by;
+    for (const auto &task : report.to_supersede) {
+        if (task.by_applied) {
+            try {
+                RecordSuperseded(conn, task);
+            } catch (const ServerError &e) {
+                throw CommandError("cannot record version " + task.version +
+                                   " as superseded: " + e.OneLine());
+            }
+            out << SupersededLine(task) << "\n";
+            ++summary.superseded;
+        } else {
+            retire_by[task.by->version].push_back(&task);
+        }
+    }
+
+    for (const auto *file : report.pending) {
+        const auto &retire = retire_by[file->version];
+        auto took = ApplyOne(conn, *file, scripts.at(file->version), retire, summary.applied);
+        for (const auto *task : retire) {
+            out << SupersededLine(*task) << "\n";
+            ++summary.superseded;
+        }
+        out << "applied " << file->file_name << " (version " << file->version << ") in " << Ms(took)
+            << "\n";
+        ++summary.applied;
+    }
+    if (summary.applied == 0 && summary.superseded == 0)
+        out << "nothing to apply: " << report.applied.size()
+            << " migration(s) applied, database is up to date\n";
+    else
+        out << summary.applied << " migration(s) applied, " << summary.superseded
+            << " superseded\n";
+    return summary;
+}
+
+bool Status(const Connection &conn, const std::filesystem::path &dir, bool json,
+            std::ostream &out) {
+    MigrationSet set;
+    bool have_dir = !dir.empty();
+    if (have_dir) {
+        try {
+            set = LoadMigrationDir(dir);
+        } catch (const std::runtime_error &e) {
+            throw CommandError(e.what());
+        }
+    }
+    RequireKeel(conn);
+    Report report = Analyze(have_dir ? &set : nullptr, ReadHistory(conn));
+    if (json)
+        out << ReportJson(report, conn.Target()).dump(2) << "\n";
+    else
+        PrintReport(out, report, conn.Target());
+    return report.mismatches.empty() && report.problems.empty();
+}
+
+} // namespace keel::client

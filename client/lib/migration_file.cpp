@@ -1,0 +1,275 @@
+/*
+ * client/lib/migration_file.cpp
+ *   See migration_file.hpp.
+ */
+#include "lib/migration_file.hpp"
+
+#include "lib/checksum.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <fstream>
+#include <map>
+#include <sstream>
+
+namespace keel::client {
+
+namespace {
+
+bool IsDigit(char c) {
+    return c >= '0' && c <= '9';
+}
+
+bool IsSlugChar(char c) {
+    return IsDigit(c) || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || c == '-';
+}
+
+std::string_view Trim(std::string_view s) {
+    while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front())))
+        s.remove_prefix(1);
+    while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back())))
+        s.remove_suffix(1);
+    return s;
+}
+
+bool EndsWith(std::string_view s, std::string_view suffix) {
+    return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
+}
+
+/* SplitLines splits on '\n', '\r\n' and lone '\r' (line numbers as editors count). */
+std::vector<std::string_view> SplitLines(std::string_view text) {
+    std::vector<std::string_view> lines;
+    size_t start = 0;
+    for (size_t i = 0; i < text.size(); ++i) {
+        if (text[i] == '\n' || text[i] == '\r') {
+            lines.push_back(text.substr(start, i - start));
+            if (text[i] == '\r' && i + 1 < text.size() && text[i + 1] == '\n')
+                ++i;
+            start = i + 1;
+        }
+    }
+    if (start < text.size())
+        lines.push_back(text.substr(start));
+    return lines;
+}
+
+/* DirectiveBody returns what follows "keel:" on a "-- keel:" comment line, if it is one. */
+std::optional<std::string_view> DirectiveBody(std::string_view line) {
+    std::string_view s = Trim(line);
+    if (s.substr(0, 2) != "--")
+        return std::nullopt;
+    s = Trim(s.substr(2));
+    if (s.substr(0, 5) != "keel:")
+        return std::nullopt;
+    return s.substr(5);
+}
+
+} // namespace
+
+std::string CanonicalVersion(std::string_view digits) {
+    size_t i = 0;
+    while (i + 1 < digits.size() && digits[i] == '0')
+        ++i;
+    return std::string(digits.substr(i));
+}
+
+int CompareVersions(std::string_view a, std::string_view b) {
+    if (a.size() != b.size())
+        return a.size() < b.size() ? -1 : 1;
+    int c = a.compare(b);
+    return c < 0 ? -1 : (c > 0 ? 1 : 0);
+}
+
+std::optional<ParsedName> ParseMigrationFileName(std::string_view name) {
+    ParsedName parsed;
+    std::string_view stem;
+    if (EndsWith(name, ".down.sql")) {
+        parsed.down = true;
+        stem = name.substr(0, name.size() - 9);
+    } else if (EndsWith(name, ".sql")) {
+        stem = name.substr(0, name.size() - 4);
+    } else {
+        return std::nullopt;
+    }
+    size_t i = 0;
+    while (i < stem.size() && IsDigit(stem[i]))
+        ++i;
+    if (i == 0 || i >= stem.size() || stem[i] != '_' || i + 1 >= stem.size())
+        return std::nullopt;
+    std::string_view slug = stem.substr(i + 1);
+    if (!std::all_of(slug.begin(), slug.end(), IsSlugChar))
+        return std::nullopt;
+    parsed.digits = std::string(stem.substr(0, i));
+    parsed.version = CanonicalVersion(parsed.digits);
+    parsed.slug = std::string(slug);
+    return parsed;
+}
+
+Directives ParseDirectives(std::string_view contents, const std::string &file_name,
+                           const std::string &own_version) {
+    Directives d;
+    bool leading = true;
+    size_t line_no = 0;
+    for (std::string_view line : SplitLines(contents)) {
+        ++line_no;
+        std::string_view trimmed = Trim(line);
+        std::optional<std::string_view> body = DirectiveBody(line);
+        if (leading && !trimmed.empty() && trimmed.substr(0, 2) != "--")
+            leading = false;
+        if (!body)
+            continue;
+        if (!leading)
+            throw FileError(file_name, line_no,
+                            "keel directive after the first statement; directives must be "
+                            "leading comments, before any SQL");
+        std::string_view rest = *body;
+        size_t name_end = 0;
+        while (name_end < rest.size() && !std::isspace(static_cast<unsigned char>(rest[name_end])))
+            ++name_end;
+        std::string name(rest.substr(0, name_end));
+        std::string_view args = Trim(rest.substr(name_end));
+
+        if (name == "no-transaction") {
+            if (!args.empty())
+                throw FileError(file_name, line_no,
+                                "keel:no-transaction takes no argument, got \"" +
+                                    std::string(args) + "\"");
+            if (d.no_transaction)
+                throw FileError(file_name, line_no, "keel:no-transaction given twice");
+            d.no_transaction = true;
+        } else if (name == "supersedes") {
+            if (args.empty())
+                throw FileError(file_name, line_no,
+                                "keel:supersedes needs a version, as in -- keel:supersedes 0004");
+            std::string list(args);
+            std::replace(list.begin(), list.end(), ',', ' ');
+            std::istringstream words(list);
+            std::string word;
+            while (words >> word) {
+                if (!std::all_of(word.begin(), word.end(), IsDigit))
+                    throw FileError(file_name, line_no,
+                                    "keel:supersedes expects versions made of digits, got \"" +
+                                        word + "\"");
+                std::string v = CanonicalVersion(word);
+                if (v == own_version)
+                    throw FileError(file_name, line_no,
+                                    "a migration cannot supersede its own version " + v);
+                if (std::find(d.supersedes.begin(), d.supersedes.end(), v) == d.supersedes.end())
+                    d.supersedes.push_back(v);
+            }
+        } else if (name == "allow-destructive") {
+            if (d.allow_destructive_reason)
+                throw FileError(file_name, line_no, "keel:allow-destructive given twice");
+            if (args.size() < 2 || args.front() != '"' || args.back() != '"')
+                throw FileError(file_name, line_no,
+                                "keel:allow-destructive needs a reason in double quotes, as in "
+                                "-- keel:allow-destructive \"drop the unused legacy table\"");
+            std::string_view reason = args.substr(1, args.size() - 2);
+            if (reason.find('"') != std::string_view::npos)
+                throw FileError(file_name, line_no,
+                                "keel:allow-destructive reason must be one quoted string");
+            if (Trim(reason).empty())
+                throw FileError(file_name, line_no, "keel:allow-destructive reason is empty");
+            d.allow_destructive_reason = std::string(Trim(reason));
+            d.allow_destructive_line = line_no;
+        } else {
+            throw FileError(file_name, line_no,
+                            "unknown keel directive \"keel:" + name +
+                                "\" (known: keel:no-transaction, keel:supersedes, "
+                                "keel:allow-destructive)");
+        }
+    }
+    if (d.no_transaction && d.allow_destructive_reason)
+        throw FileError(file_name, d.allow_destructive_line,
+                        "keel:allow-destructive cannot be combined with keel:no-transaction: "
+                        "the break-glass lasts one transaction");
+    return d;
+}
+
+std::string ReadFile(const std::filesystem::path &path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in)
+        throw std::runtime_error("cannot read " + path.string());
+    std::ostringstream buf;
+    buf << in.rdbuf();
+    if (in.bad())
+        throw std::runtime_error("cannot read " + path.string());
+    return buf.str();
+}
+
+MigrationSet LoadMigrationDir(const std::filesystem::path &dir) {
+    std::error_code ec;
+    if (!std::filesystem::is_directory(dir, ec))
+        throw std::runtime_error("migrations folder " + dir.string() +
+                                 " does not exist or is not a folder");
+    std::vector<std::filesystem::path> entries;
+    for (const auto &entry : std::filesystem::directory_iterator(dir, ec)) {
+        if (entry.is_regular_file())
+            entries.push_back(entry.path());
+    }
+    if (ec)
+        throw std::runtime_error("cannot list " + dir.string() + ": " + ec.message());
+    std::sort(entries.begin(), entries.end());
+
+    MigrationSet set;
+    std::map<std::string, std::filesystem::path> downs; /* "<version>_<slug>" -> path */
+    std::vector<std::pair<ParsedName, std::filesystem::path>> ups;
+    for (const auto &path : entries) {
+        std::string name = path.filename().string();
+        if (name.empty() || name[0] == '.' || !EndsWith(name, ".sql"))
+            continue;
+        std::optional<ParsedName> parsed = ParseMigrationFileName(name);
+        if (!parsed) {
+            set.problems.push_back(name +
+                                   ": not a migration file name; expected <digits>_<slug>.sql "
+                                   "(slug: letters, digits, _ and -), e.g. 0011_add_billing.sql");
+            continue;
+        }
+        if (parsed->down)
+            downs[parsed->digits + "_" + parsed->slug] = path;
+        else
+            ups.emplace_back(*parsed, path);
+    }
+
+    std::map<std::string, std::string> seen; /* canonical version -> file name */
+    for (auto &[parsed, path] : ups) {
+        std::string name = path.filename().string();
+        auto dup = seen.find(parsed.version);
+        if (dup != seen.end()) {
+            set.problems.push_back(name + ": duplicate version " + parsed.version + " (also " +
+                                   dup->second + ")");
+            continue;
+        }
+        seen[parsed.version] = name;
+        MigrationFile file;
+        file.version = parsed.version;
+        file.digits = parsed.digits;
+        file.file_name = name;
+        file.path = path;
+        auto down = downs.find(parsed.digits + "_" + parsed.slug);
+        if (down != downs.end()) {
+            file.down_path = down->second;
+            downs.erase(down);
+        }
+        try {
+            file.contents = ReadFile(path);
+            file.checksum = MigrationChecksum(file.contents);
+            file.directives = ParseDirectives(file.contents, name, file.version);
+        } catch (const std::exception &e) {
+            set.problems.push_back(e.what());
+            continue;
+        }
+        set.files.push_back(std::move(file));
+    }
+    for (const auto &[key, path] : downs)
+        set.problems.push_back(path.filename().string() + ": down migration without " + key +
+                               ".sql beside it");
+
+    std::sort(set.files.begin(), set.files.end(),
+              [](const MigrationFile &a, const MigrationFile &b) {
+                  return CompareVersions(a.version, b.version) < 0;
+              });
+    return set;
+}
+
+} // namespace keel::client

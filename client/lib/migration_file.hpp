@@ -1,0 +1,120 @@
+/*
+ * client/lib/migration_file.hpp
+ *   A folder of versioned migration files (DESIGN.md, "Contract"):
+ *     <digits>_<slug>.sql        a migration; version = the leading digits,
+ *                                compared as numbers of any length
+ *     <digits>_<slug>.down.sql   optional, beside it (paired, never applied
+ *                                by keel migrate)
+ *   slug: letters, digits, '_' and '-'. Directives are leading comments:
+ *     -- keel:no-transaction
+ *     -- keel:supersedes <version>[, <version>...]
+ *     -- keel:allow-destructive "reason"
+ *   Everything here is pure C++ (no server) so it is unit-tested directly.
+ */
+#pragma once
+
+#include <filesystem>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace keel::client {
+
+/*
+ * CanonicalVersion returns digits without leading zeros ("0011" -> "11",
+ * "000" -> "0"). Precondition: digits is non-empty and all ASCII digits.
+ */
+std::string CanonicalVersion(std::string_view digits);
+
+/*
+ * CompareVersions orders two canonical versions as numbers without
+ * converting them (no overflow): shorter is smaller, then digit by digit.
+ * Returns <0, 0 or >0.
+ */
+int CompareVersions(std::string_view a, std::string_view b);
+
+/* ParsedName is a migration file name taken apart. */
+struct ParsedName {
+    std::string digits;  /* as written, e.g. "0011" */
+    std::string version; /* canonical, e.g. "11" */
+    std::string slug;    /* e.g. "safe_billing_models" */
+    bool down = false;   /* <digits>_<slug>.down.sql */
+};
+
+/*
+ * ParseMigrationFileName parses a base file name. Returns nullopt when it
+ * does not follow <digits>_<slug>.sql or <digits>_<slug>.down.sql.
+ */
+std::optional<ParsedName> ParseMigrationFileName(std::string_view name);
+
+/* Directives are the keel: leading comments of one file. */
+struct Directives {
+    bool no_transaction = false;
+    std::vector<std::string> supersedes; /* canonical versions */
+    std::optional<std::string> allow_destructive_reason;
+    size_t allow_destructive_line = 0; /* 1-based line of that directive */
+};
+
+/* FileError is a problem in one migration file, reported as "file:line: message". */
+class FileError : public std::runtime_error {
+  public:
+    FileError(std::string file, size_t line, const std::string &message)
+        : std::runtime_error(file + (line ? ":" + std::to_string(line) : std::string()) + ": " +
+                             message),
+          file_(std::move(file)), line_(line) {}
+    const std::string &file() const noexcept { return file_; }
+    size_t line() const noexcept { return line_; }
+
+  private:
+    std::string file_;
+    size_t line_;
+};
+
+/*
+ * ParseDirectives reads the directives of a file. Directives are comment
+ * lines ("-- keel:...") before the first line that is neither blank nor a
+ * "--" comment. Throws FileError (with the line) for an unknown directive, a
+ * malformed one (missing or empty quoted reason, bad version, arguments where
+ * none belong), a repeated no-transaction or allow-destructive, a file that
+ * supersedes its own version (own_version, canonical), allow-destructive
+ * combined with no-transaction (the break-glass lasts one transaction), and
+ * for a "-- keel:" directive line after the first statement.
+ */
+Directives ParseDirectives(std::string_view contents, const std::string &file_name,
+                           const std::string &own_version);
+
+/* MigrationFile is one migration read from disk. */
+struct MigrationFile {
+    std::string version;   /* canonical */
+    std::string digits;    /* as written */
+    std::string file_name; /* base name, recorded as the history name */
+    std::filesystem::path path;
+    std::optional<std::filesystem::path> down_path;
+    std::string contents; /* as on disk */
+    std::string checksum; /* MigrationChecksum(contents) */
+    Directives directives;
+};
+
+/*
+ * MigrationSet is a folder read in version order, plus every problem found:
+ * .sql files whose names do not follow the pattern, duplicate versions,
+ * .down.sql files without their migration, directive errors. Files with
+ * problems are left out of `files`.
+ */
+struct MigrationSet {
+    std::vector<MigrationFile> files;
+    std::vector<std::string> problems;
+};
+
+/*
+ * LoadMigrationDir reads dir (not recursive). Files not ending in .sql and
+ * hidden files are ignored. Throws std::runtime_error when dir cannot be read.
+ */
+MigrationSet LoadMigrationDir(const std::filesystem::path &dir);
+
+/* ReadFile returns the bytes of path; throws std::runtime_error naming it. */
+std::string ReadFile(const std::filesystem::path &path);
+
+} // namespace keel::client

@@ -1,0 +1,90 @@
+/*
+ * client/lib/report.hpp
+ *   keel.migration_history read back, and the state of every version once the
+ *   history is set beside a migrations folder: applied (checksum matching or
+ *   not), pending, failed, superseded, and the supersedes directives still to
+ *   record. keel status prints it; keel migrate acts on it.
+ */
+#pragma once
+
+#include "lib/connection.hpp"
+#include "lib/migration_file.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <optional>
+#include <ostream>
+#include <string>
+#include <vector>
+
+namespace keel::client {
+
+/* HistoryRow is one row of keel.migration_history (times in UTC, ISO 8601). */
+struct HistoryRow {
+    long long id = 0;
+    std::string version; /* canonical digits */
+    std::optional<std::string> name;
+    std::optional<std::string> checksum;
+    std::string status; /* applied | failed | superseded */
+    std::string applied_by;
+    std::string started_at;
+    std::string finished_at;
+    double execution_ms = 0;
+    std::optional<std::string> error;
+    std::optional<std::string> superseded_by;
+};
+
+/*
+ * ReadHistory returns every history row in id order. Throws ServerError (for
+ * instance 42P01 when keel is not installed) or std::runtime_error.
+ */
+std::vector<HistoryRow> ReadHistory(const Connection &conn);
+
+struct AppliedEntry {
+    HistoryRow row;
+    const MigrationFile *file = nullptr; /* nullptr: not in the folder (or no folder) */
+};
+struct FailedEntry {
+    HistoryRow last_attempt;
+    const MigrationFile *file = nullptr;
+};
+struct Mismatch {
+    const MigrationFile *file = nullptr;
+    std::string recorded;
+};
+/* SupersedeTask: version is retired by `by`'s keel:supersedes and not yet recorded. */
+struct SupersedeTask {
+    std::string version;
+    const MigrationFile *file = nullptr; /* the superseded file, if present */
+    const MigrationFile *by = nullptr;
+    bool by_applied = false; /* `by` is already applied: record it on its own */
+};
+
+struct Report {
+    bool have_dir = false;
+    std::vector<AppliedEntry> applied;
+    std::vector<const MigrationFile *> pending; /* version order; failed ones included */
+    std::vector<FailedEntry> failed;            /* latest attempt failed, not applied */
+    std::vector<HistoryRow> superseded;         /* recorded as superseded */
+    std::vector<SupersedeTask> to_supersede;
+    std::vector<Mismatch> mismatches;
+    std::vector<std::string> problems; /* from the folder */
+};
+
+/*
+ * Analyze sets history beside set (nullptr: history only). set must outlive
+ * the report (entries point into it). Rules: a version with an applied row is
+ * applied, and its file's checksum must equal the recorded one; a version with
+ * a superseded row is superseded; a version named by the keel:supersedes of a
+ * file that is not itself superseded, and not applied, is to be superseded
+ * and never pending; every other file is pending.
+ */
+Report Analyze(const MigrationSet *set, const std::vector<HistoryRow> &rows);
+
+/* ReportJson is the --json form of keel status (format in client/README or main.cpp). */
+nlohmann::json ReportJson(const Report &report, const std::string &target);
+
+/* PrintReport writes the human form of keel status. */
+void PrintReport(std::ostream &out, const Report &report, const std::string &target);
+
+} // namespace keel::client

@@ -1,0 +1,65 @@
+/*
+ * client/lib/sql_script.hpp
+ *   A migration file cut into statements with libpg_query (PostgreSQL 15's
+ *   own parser), so keel knows each statement's line, whether the file wraps
+ *   itself in BEGIN; ... COMMIT; (seed 004's template does) and whether it
+ *   contains transaction control that would break keel's one-transaction-
+ *   per-migration rule.
+ */
+#pragma once
+
+#include "lib/migration_file.hpp"
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace keel::client {
+
+/* Statement is one top-level SQL statement of a file. */
+struct Statement {
+    size_t offset = 0; /* byte offset of the statement text (may start with comments) */
+    size_t length = 0; /* bytes, without the terminating ';' */
+    size_t line = 1;   /* 1-based line of its first token */
+    std::string node;  /* parse node, e.g. "CreateStmt", "TransactionStmt" */
+    std::string text;  /* contents.substr(offset, length) */
+};
+
+/* Script is what keel executes for one migration file. */
+struct Script {
+    std::vector<Statement> statements; /* in order, wrapper removed */
+    bool unwrapped = false;            /* the file's own BEGIN/COMMIT was neutralised */
+};
+
+/*
+ * PrepareScript parses contents (file_name only names errors).
+ * transactional: the file runs inside keel's transaction, so
+ *   - a leading plain BEGIN / START TRANSACTION paired with a final COMMIT /
+ *     END is the file's own wrapper: both are dropped (unwrapped = true);
+ *   - any other BEGIN, COMMIT, ROLLBACK, PREPARE TRANSACTION, COMMIT/ROLLBACK
+ *     PREPARED is a FileError naming its line (SAVEPOINT, RELEASE and
+ *     ROLLBACK TO stay inside keel's transaction and are allowed);
+ *   - statements PostgreSQL refuses inside a transaction block (CREATE/DROP
+ *     INDEX CONCURRENTLY, REINDEX CONCURRENTLY, VACUUM, CREATE/DROP DATABASE,
+ *     CREATE/DROP TABLESPACE, ALTER SYSTEM) are a FileError suggesting
+ *     -- keel:no-transaction.
+ * Without transactional every statement is kept as written.
+ * Throws FileError "file:line: message" on a syntax error (psql
+ * meta-commands such as \d included).
+ */
+Script PrepareScript(const std::string &contents, const std::string &file_name, bool transactional);
+
+/* LineAt returns the 1-based line of byte offset in text (LF, CRLF and CR end lines). */
+size_t LineAt(std::string_view text, size_t offset);
+
+/*
+ * CharPositionToOffset converts a 1-based character position within text
+ * (as PostgreSQL reports PG_DIAG_STATEMENT_POSITION and libpg_query its
+ * cursor, counting UTF-8 characters) to a byte offset, clamped to text.size().
+ */
+size_t CharPositionToOffset(std::string_view text, long position);
+
+/* FirstTokenOffset returns the offset of the first byte after whitespace and comments. */
+size_t FirstTokenOffset(std::string_view text, size_t from);
+
+} // namespace keel::client
