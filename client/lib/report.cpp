@@ -4,6 +4,7 @@
  */
 #include "lib/report.hpp"
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <map>
@@ -21,6 +22,13 @@ std::optional<std::string> Opt(const PGresult *res, int row, int col) {
 
 nlohmann::json OptJson(const std::optional<std::string> &v) {
     return v ? nlohmann::json(*v) : nlohmann::json(nullptr);
+}
+
+std::string Flat(std::string s) {
+    for (char &c : s)
+        if (c == '\n' || c == '\r')
+            c = ' ';
+    return s;
 }
 
 std::string FormatMs(double ms) {
@@ -117,6 +125,10 @@ Report Analyze(const MigrationSet *set, const std::vector<HistoryRow> &rows) {
                 continue;
             report.to_supersede.push_back({v, file_of(v), s, applied.count(s->version) > 0});
         }
+        std::sort(report.to_supersede.begin(), report.to_supersede.end(),
+                  [](const SupersedeTask &a, const SupersedeTask &b) {
+                      return CompareVersions(a.version, b.version) < 0;
+                  });
         std::set<std::string> retiring;
         for (const auto &t : report.to_supersede)
             retiring.insert(t.version);
@@ -219,7 +231,7 @@ void PrintReport(std::ostream &out, const Report &report, const std::string &tar
             << "  (to be recorded by keel migrate)\n";
     for (const auto &f : report.failed)
         out << "failed      " << f.last_attempt.version << "  " << f.last_attempt.name.value_or("?")
-            << "  " << f.last_attempt.finished_at << "  " << f.last_attempt.error.value_or("")
+            << "  " << f.last_attempt.finished_at << "  " << Flat(f.last_attempt.error.value_or(""))
             << "\n";
     for (const auto *p : report.pending)
         out << "pending     " << p->version << "  " << p->file_name << "\n";
