@@ -1,0 +1,325 @@
+/*
+ * tests/integration/client_migrate_test.cpp
+ *   Runs the built `keel` client (KEEL_BINARY) against the throwaway cluster
+ *   (PG* environment from pg_virtualenv): install, migrate the seed folder,
+ *   status --json, re-runs, checksum mismatch, a failing migration, a bad file
+ *   name, a concurrent runner (KL004), the guard's refusal (KL001) and an
+ *   ordinary role. Each test makes its own scratch database keel_it_mig_*.
+ */
+#include "test_db.hpp"
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <sys/wait.h>
+#include <unistd.h>
+
+namespace fs = std::filesystem;
+using keel_test::Connect;
+using keel_test::Exec;
+using keel_test::ScalarText;
+using keel_test::ScratchDatabase;
+
+namespace {
+
+const fs::path kSeedDir = fs::path(KEEL_SOURCE_DIR) / "examples" / "seed-migrations";
+const fs::path kDestructiveDir = fs::path(KEEL_SOURCE_DIR) / "examples" / "destructive";
+
+struct KeelRun {
+    int exit_code;
+    std::string out;
+    std::string err;
+};
+
+std::string Slurp(const fs::path &path) {
+    std::ifstream in(path, std::ios::binary);
+    std::ostringstream buf;
+    buf << in.rdbuf();
+    return buf.str();
+}
+
+std::string Quote(const std::string &s) {
+    std::string q = "'";
+    for (char c : s)
+        q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+    return q + "'";
+}
+
+/* RunKeel runs KEEL_BINARY --db <db> <args> and captures exit code, stdout, stderr. */
+KeelRun RunKeel(const std::string &db, const std::string &args) {
+    fs::path base = fs::temp_directory_path() / ("keel_it_run_" + std::to_string(::getpid()));
+    std::string cmd = std::string(KEEL_BINARY) + " --db " + Quote(db) + " " + args + " >" +
+                      base.string() + ".out 2>" + base.string() + ".err";
+    int status = std::system(cmd.c_str());
+    KeelRun run{WIFEXITED(status) ? WEXITSTATUS(status) : -1, Slurp(base.string() + ".out"),
+                Slurp(base.string() + ".err")};
+    fs::remove(base.string() + ".out");
+    fs::remove(base.string() + ".err");
+    return run;
+}
+
+/* TempDir is a scratch migrations folder. */
+struct TempDir {
+    fs::path path;
+    explicit TempDir(const std::string &name) {
+        path = fs::temp_directory_path() / ("keel_it_" + name + "_" + std::to_string(::getpid()));
+        fs::remove_all(path);
+        fs::create_directories(path);
+    }
+    ~TempDir() { fs::remove_all(path); }
+    void Write(const std::string &file, const std::string &contents) const {
+        std::ofstream(path / file, std::ios::binary) << contents;
+    }
+    void CopyFrom(const fs::path &dir, const std::string &prefix_max) const {
+        for (const auto &e : fs::directory_iterator(dir)) {
+            std::string name = e.path().filename().string();
+            if (e.path().extension() == ".sql" && name.substr(0, 4) <= prefix_max)
+                fs::copy_file(e.path(), path / name);
+        }
+    }
+};
+
+bool Contains(const std::string &haystack, const std::string &needle) {
+    return haystack.find(needle) != std::string::npos;
+}
+
+std::string HistoryStatus(PGconn *conn, const std::string &version) {
+    return ScalarText(conn, "SELECT coalesce(string_agg(status, ',' ORDER BY id), '') FROM "
+                            "keel.migration_history WHERE version = " +
+                                version);
+}
+
+} // namespace
+
+TEST(ClientMigrate, VersionFlag) {
+    KeelRun run = RunKeel("dbname=postgres", "--version");
+    EXPECT_EQ(run.exit_code, 0);
+    EXPECT_TRUE(Contains(run.out, "keel 0.1.0")) << run.out;
+}
+
+TEST(ClientMigrate, InstallIsIdempotent) {
+    std::string db = ScratchDatabase("keel_it_mig_install", false);
+    KeelRun first = RunKeel(db, "install");
+    ASSERT_EQ(first.exit_code, 0) << first.err;
+    EXPECT_TRUE(Contains(first.out, "installed keel 0.1.0")) << first.out;
+    KeelRun second = RunKeel(db, "install");
+    ASSERT_EQ(second.exit_code, 0) << second.err;
+    EXPECT_TRUE(Contains(second.out, "already installed")) << second.out;
+    auto conn = Connect("keel_it_mig_install");
+    EXPECT_EQ(ScalarText(conn.get(), "SELECT extversion FROM pg_extension WHERE extname = 'keel'"),
+              "0.1.0");
+}
+
+TEST(ClientMigrate, AppliesSeedFolderThenNothing) {
+    std::string db = ScratchDatabase("keel_it_mig_seed", true);
+    KeelRun run = RunKeel(db, "migrate --dir " + Quote(kSeedDir.string()));
+    ASSERT_EQ(run.exit_code, 0) << run.err;
+    EXPECT_TRUE(Contains(run.out, "applied 0001_base_tables.sql")) << run.out;
+    EXPECT_TRUE(Contains(run.out, "applied 0031_multi_credit_allocation.sql")) << run.out;
+    EXPECT_TRUE(Contains(run.out, " ms")) << run.out;
+
+    KeelRun status = RunKeel(db, "status --json --dir " + Quote(kSeedDir.string()));
+    ASSERT_EQ(status.exit_code, 0) << status.err;
+    nlohmann::json report = nlohmann::json::parse(status.out);
+    size_t files = 0;
+    for (const auto &e : fs::directory_iterator(kSeedDir))
+        files += e.path().extension() == ".sql";
+    EXPECT_EQ(report["applied"].size(), files);
+    EXPECT_TRUE(report["pending"].empty()) << status.out;
+    EXPECT_TRUE(report["failed"].empty());
+    EXPECT_TRUE(report["checksum_mismatches"].empty());
+    EXPECT_EQ(report["superseded"].size(), 4u); /* 0004, 0005, 0009, 0010 */
+    for (const auto &a : report["applied"])
+        EXPECT_EQ(a["checksum_matches"], true) << a.dump();
+
+    KeelRun again = RunKeel(db, "migrate --dir " + Quote(kSeedDir.string()));
+    ASSERT_EQ(again.exit_code, 0) << again.err;
+    EXPECT_TRUE(Contains(again.out, "nothing to apply")) << again.out;
+    auto conn = Connect("keel_it_mig_seed");
+    EXPECT_EQ(ScalarText(conn.get(), "SELECT count(*) FROM keel.migration_history WHERE "
+                                     "status = 'applied'"),
+              std::to_string(files));
+    /* The multi-credit allocation ran through keel's credit functions. */
+    EXPECT_EQ(ScalarText(conn.get(), "SELECT keel.get_available_credits("
+                                     "'00000000-0000-0000-0000-000000000001', 'email')"),
+              "20000");
+}
+
+TEST(ClientMigrate, ChangedAppliedFileStopsEverything) {
+    std::string db = ScratchDatabase("keel_it_mig_checksum", true);
+    TempDir dir("checksum");
+    dir.CopyFrom(kSeedDir, "0003");
+    ASSERT_EQ(RunKeel(db, "migrate --dir " + dir.path.string()).exit_code, 0);
+
+    {
+        std::ofstream(dir.path / "0003_sample_organizations.sql", std::ios::app)
+            << "-- edited after it was applied\n";
+    }
+    dir.Write("0040_new_table.sql", "CREATE TABLE it_new_table (id int);\n");
+    KeelRun run = RunKeel(db, "migrate --dir " + dir.path.string());
+    EXPECT_NE(run.exit_code, 0);
+    EXPECT_TRUE(Contains(run.err, "0003_sample_organizations.sql: checksum mismatch: recorded"))
+        << run.err;
+    EXPECT_TRUE(Contains(run.err, "current")) << run.err;
+    EXPECT_EQ(std::count(run.err.begin(), run.err.end(), '\n'), 1) << run.err;
+    auto conn = Connect("keel_it_mig_checksum");
+    EXPECT_EQ(ScalarText(conn.get(), "SELECT to_regclass('it_new_table') IS NULL"), "t");
+    EXPECT_EQ(HistoryStatus(conn.get(), "40"), "");
+
+    KeelRun status = RunKeel(db, "status --json --dir " + dir.path.string());
+    EXPECT_EQ(status.exit_code, 3);
+    nlohmann::json report = nlohmann::json::parse(status.out);
+    ASSERT_EQ(report["checksum_mismatches"].size(), 1u);
+    EXPECT_EQ(report["checksum_mismatches"][0]["version"], "3");
+}
+
+TEST(ClientMigrate, FailingMigrationIsRolledBackAndRecorded) {
+    std::string db = ScratchDatabase("keel_it_mig_fail", true);
+    TempDir dir("fail");
+    dir.CopyFrom(kSeedDir, "0003");
+    dir.Write("0004_broken.sql", "CREATE TABLE it_broken (id int);\n\nINSERT INTO it_broken\n"
+                                 "  SELECT id FROM it_does_not_exist;\n");
+    dir.Write("0005_after.sql", "CREATE TABLE it_after (id int);\n");
+    KeelRun run = RunKeel(db, "migrate --dir " + dir.path.string());
+    EXPECT_EQ(run.exit_code, 1);
+    EXPECT_TRUE(Contains(run.err, "0004_broken.sql:4:")) << run.err;
+    EXPECT_TRUE(Contains(run.err, "relation \"it_does_not_exist\" does not exist")) << run.err;
+    EXPECT_TRUE(Contains(run.out, "applied 0003_sample_organizations.sql")) << run.out;
+
+    auto conn = Connect("keel_it_mig_fail");
+    EXPECT_EQ(HistoryStatus(conn.get(), "1"), "applied");
+    EXPECT_EQ(HistoryStatus(conn.get(), "3"), "applied");
+    EXPECT_EQ(HistoryStatus(conn.get(), "4"), "failed");
+    EXPECT_EQ(HistoryStatus(conn.get(), "5"), "");
+    EXPECT_EQ(ScalarText(conn.get(), "SELECT to_regclass('it_broken') IS NULL"), "t");
+    EXPECT_EQ(ScalarText(conn.get(), "SELECT to_regclass('it_after') IS NULL"), "t");
+    EXPECT_TRUE(Contains(ScalarText(conn.get(), "SELECT error FROM keel.migration_history "
+                                                "WHERE version = 4"),
+                         "0004_broken.sql:4:"));
+
+    KeelRun status = RunKeel(db, "status --json --dir " + dir.path.string());
+    nlohmann::json report = nlohmann::json::parse(status.out);
+    ASSERT_EQ(report["failed"].size(), 1u);
+    EXPECT_EQ(report["failed"][0]["version"], "4");
+
+    /* Fixed, it applies on the next run, and so does the one after it. */
+    dir.Write("0004_broken.sql", "CREATE TABLE it_broken (id int);\n");
+    KeelRun fixed = RunKeel(db, "migrate --dir " + dir.path.string());
+    ASSERT_EQ(fixed.exit_code, 0) << fixed.err;
+    EXPECT_EQ(HistoryStatus(conn.get(), "4"), "failed,applied");
+    EXPECT_EQ(HistoryStatus(conn.get(), "5"), "applied");
+}
+
+TEST(ClientMigrate, MalformedFileNameAppliesNothing) {
+    std::string db = ScratchDatabase("keel_it_mig_names", true);
+    TempDir dir("names");
+    dir.Write("0001_ok.sql", "CREATE TABLE it_ok (id int);\n");
+    dir.Write("add_users.sql", "CREATE TABLE it_users (id int);\n");
+    KeelRun run = RunKeel(db, "migrate --dir " + dir.path.string());
+    EXPECT_EQ(run.exit_code, 1);
+    EXPECT_TRUE(Contains(run.err, "add_users.sql: not a migration file name")) << run.err;
+    auto conn = Connect("keel_it_mig_names");
+    EXPECT_EQ(ScalarText(conn.get(), "SELECT count(*) FROM keel.migration_history"), "0");
+    EXPECT_EQ(ScalarText(conn.get(), "SELECT to_regclass('it_ok') IS NULL"), "t");
+}
+
+TEST(ClientMigrate, TransactionControlInsideAMigrationIsRefused) {
+    std::string db = ScratchDatabase("keel_it_mig_txn", true);
+    TempDir dir("txn");
+    dir.Write("0001_a.sql", "CREATE TABLE it_a (id int);\n");
+    dir.Write("0002_b.sql", "CREATE TABLE it_b (id int);\nCOMMIT;\nCREATE TABLE it_c (id int);\n");
+    KeelRun run = RunKeel(db, "migrate --dir " + dir.path.string());
+    EXPECT_EQ(run.exit_code, 1);
+    EXPECT_TRUE(Contains(run.err, "0002_b.sql:2: transaction control")) << run.err;
+    auto conn = Connect("keel_it_mig_txn");
+    EXPECT_EQ(ScalarText(conn.get(), "SELECT count(*) FROM keel.migration_history"), "0");
+}
+
+TEST(ClientMigrate, ConcurrentRunnerGetsKL004) {
+    std::string db = ScratchDatabase("keel_it_mig_lock", true);
+    auto holder = Connect("keel_it_mig_lock");
+    Exec(holder.get(), "SELECT keel.migration_lock()");
+    KeelRun run = RunKeel(db, "migrate --dir " + Quote(kSeedDir.string()));
+    EXPECT_EQ(run.exit_code, 1);
+    EXPECT_TRUE(Contains(run.err, "another keel migration runner holds the migration lock"))
+        << run.err;
+    EXPECT_TRUE(Contains(run.err, "KL004")) << run.err;
+    EXPECT_TRUE(Contains(run.err, "Process " + std::to_string(PQbackendPID(holder.get()))))
+        << run.err;
+    EXPECT_EQ(ScalarText(holder.get(), "SELECT count(*) FROM keel.migration_history"), "0");
+
+    Exec(holder.get(), "SELECT keel.migration_unlock()");
+    KeelRun after = RunKeel(db, "migrate --dir " + Quote(kSeedDir.string()));
+    EXPECT_EQ(after.exit_code, 0) << after.err;
+}
+
+TEST(ClientMigrate, GuardRefusalIsShownWithDetailAndHint) {
+    std::string db = ScratchDatabase("keel_it_mig_guard", true);
+    auto conn = Connect("keel_it_mig_guard");
+    if (ScalarText(conn.get(), "SELECT count(*) FROM pg_event_trigger WHERE evtname = "
+                               "'keel_guard_ddl_command_start'") == "0")
+        GTEST_SKIP() << "the guard is not installed";
+    ASSERT_EQ(RunKeel(db, "migrate --dir " + Quote(kSeedDir.string())).exit_code, 0);
+    KeelRun run = RunKeel(db, "migrate --dir " + Quote(kDestructiveDir.string()));
+    EXPECT_EQ(run.exit_code, 1);
+    /* 0100 uses the break-glass directive and goes through. */
+    EXPECT_TRUE(Contains(run.out, "applied 0100_break_glass_drop_coupons.sql")) << run.out;
+    EXPECT_EQ(ScalarText(conn.get(), "SELECT to_regclass('coupons') IS NULL"), "t");
+    /* 0101 is refused: message, DETAIL and HINT on the one stderr line. */
+    EXPECT_TRUE(Contains(run.err, "0101_downgrade_billing_models.sql:5:")) << run.err;
+    EXPECT_TRUE(Contains(run.err, "KL001")) << run.err;
+    EXPECT_TRUE(Contains(run.err, "DETAIL: ")) << run.err;
+    EXPECT_TRUE(Contains(run.err, "organization_billing")) << run.err;
+    EXPECT_TRUE(Contains(run.err, "HINT: ")) << run.err;
+    EXPECT_EQ(HistoryStatus(conn.get(), "101"), "failed");
+    EXPECT_EQ(ScalarText(conn.get(), "SELECT to_regclass('organization_billing') IS NOT NULL"),
+              "t");
+}
+
+TEST(ClientMigrate, OrdinaryRoleRunsTheSeedFolder) {
+    {
+        auto admin = Connect("postgres");
+        Exec(admin.get(), "DROP DATABASE IF EXISTS keel_it_mig_role WITH (FORCE)");
+        Exec(admin.get(), "DROP ROLE IF EXISTS keel_it_migrator");
+        Exec(admin.get(), "CREATE ROLE keel_it_migrator LOGIN PASSWORD 'it-secret-pw'");
+        Exec(admin.get(), "CREATE DATABASE keel_it_mig_role OWNER keel_it_migrator");
+    }
+    {
+        auto conn = Connect("keel_it_mig_role");
+        Exec(conn.get(), "CREATE EXTENSION keel");
+    }
+    std::string db = "dbname=keel_it_mig_role user=keel_it_migrator password=it-secret-pw";
+    KeelRun refused = RunKeel(db, "migrate --dir " + Quote(kSeedDir.string()));
+    EXPECT_EQ(refused.exit_code, 1);
+    EXPECT_TRUE(Contains(refused.err, "may not record migrations")) << refused.err;
+    EXPECT_TRUE(Contains(refused.err, "GRANT EXECUTE")) << refused.err;
+    {
+        auto conn = Connect("keel_it_mig_role");
+        Exec(conn.get(),
+             "GRANT EXECUTE ON FUNCTION keel.migration_applied(numeric, text, text, timestamptz), "
+             "keel.migration_failed(numeric, text, text, timestamptz, text), "
+             "keel.migration_superseded(numeric, text, text, numeric), "
+             "keel.allocate_plan_credits(uuid, text, bigint) TO keel_it_migrator");
+    }
+    KeelRun run = RunKeel(db, "migrate --dir " + Quote(kSeedDir.string()));
+    EXPECT_EQ(run.exit_code, 0) << run.err;
+    KeelRun status = RunKeel(db, "status");
+    EXPECT_EQ(status.exit_code, 0) << status.err;
+    EXPECT_TRUE(Contains(status.out, "user=keel_it_migrator")) << status.out;
+    for (const KeelRun *r : {&refused, &run, &status}) {
+        EXPECT_FALSE(Contains(r->out, "it-secret-pw"));
+        EXPECT_FALSE(Contains(r->err, "it-secret-pw"));
+    }
+    auto conn = Connect("keel_it_mig_role");
+    EXPECT_EQ(ScalarText(conn.get(), "SELECT string_agg(DISTINCT applied_by::text, ',') FROM "
+                                     "keel.migration_history"),
+              "keel_it_migrator");
+    conn.reset();
+    auto admin = Connect("postgres");
+    Exec(admin.get(), "DROP DATABASE keel_it_mig_role WITH (FORCE)");
+    Exec(admin.get(), "DROP ROLE keel_it_migrator");
+}
