@@ -123,6 +123,9 @@ COMMENT ON TABLE keel.migration_history IS 'one row per applied, failed or super
 REVOKE ALL ON keel.migration_history FROM PUBLIC;
 GRANT SELECT ON keel.migration_history TO PUBLIC;
 SELECT pg_catalog.pg_extension_config_dump('keel.migration_history', '');
+-- ... and its id sequence, so a restored database continues after the last id.
+SELECT pg_catalog.pg_extension_config_dump(
+    pg_catalog.pg_get_serial_sequence('keel.migration_history', 'id')::pg_catalog.regclass, '');
 
 -- keel.migration_lock(): take keel's session-level migration lock (an
 -- advisory lock on this database, keys 1801807212 ('keel') and 1, visible in
