@@ -5,6 +5,11 @@
  */
 \echo Use "CREATE EXTENSION keel" to load this file. \quit
 
+-- Schema keel is created by CREATE EXTENSION without USAGE for PUBLIC; every
+-- capability has functions ordinary roles call, so grant it (object
+-- privileges still decide what each role may do).
+GRANT USAGE ON SCHEMA keel TO PUBLIC;
+
 /* ---------------------------------------------------------------------------
  * Guard
  * ------------------------------------------------------------------------- */
@@ -176,11 +181,6 @@ RETURNS bigint
 LANGUAGE c VOLATILE PARALLEL UNSAFE
 AS 'MODULE_PATHNAME', 'keel_migration_superseded';
 COMMENT ON FUNCTION keel.migration_superseded(numeric, text, text, numeric) IS 'record a never-applied version as superseded by another; returns the history id';
-
--- Schema keel is created by CREATE EXTENSION without USAGE for PUBLIC; every
--- capability has functions ordinary roles call, so grant it (object
--- privileges still decide what each role may do).
-GRANT USAGE ON SCHEMA keel TO PUBLIC;
 
 -- Grants. Anyone may take the lock and validate (nothing is written); the
 -- functions that write history are for the roles that run migrations:
@@ -507,9 +507,5 @@ SELECT i.account, i.credit_type, 'idempotency_without_ledger',
 $$;
 COMMENT ON FUNCTION keel.verify_credits() IS 'one row per inconsistency between credit balances and the ledger; none when sound; not executable by PUBLIC';
 REVOKE ALL ON FUNCTION keel.verify_credits() FROM PUBLIC;
-
--- Ordinary roles reach these functions through schema keel (also granted in
--- the migrations region; repeated so credits do not depend on it).
-GRANT USAGE ON SCHEMA keel TO PUBLIC;
 
 -- END credits

@@ -31,10 +31,16 @@ std::string ServerError::OneLine() const {
     std::string out = Flatten(message);
     if (!sqlstate.empty())
         out += " (SQLSTATE " + sqlstate + ")";
+    /* DETAIL and HINT are sentences: end each part with one period. */
+    auto append = [&out](const char *label, const std::string &text) {
+        out += (!out.empty() && out.back() == '.') ? " " : ". ";
+        out += label;
+        out += Flatten(text);
+    };
     if (!detail.empty())
-        out += "; DETAIL: " + Flatten(detail);
+        append("DETAIL: ", detail);
     if (!hint.empty())
-        out += "; HINT: " + Flatten(hint);
+        append("HINT: ", hint);
     return out;
 }
 
