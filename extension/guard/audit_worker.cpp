@@ -47,7 +47,9 @@ struct AuditShared {
 };
 
 /* Each string is one flag byte ('n' NULL, 's' value) and, for values, a NUL-terminated text. */
-static Size SerialisedLength(const char *s) { return 1 + (s ? strlen(s) + 1 : 0); }
+static Size SerialisedLength(const char *s) {
+    return 1 + (s ? strlen(s) + 1 : 0);
+}
 
 static char *Serialise(char *out, const char *s) {
     *out++ = s ? 's' : 'n';

@@ -76,12 +76,7 @@ static List *AppendCascadeDependents(List *objects, const ObjectAddress *addr) {
         3, argtypes, values, nullptr, true, 0);
     if (rc != SPI_OK_SELECT)
         elog(ERROR, "keel: dependency query failed: %s", SPI_result_code_string(rc));
-    for (uint64 i = 0; i < SPI_processed; i++) {
-        char *object = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
-        MemoryContext spi = MemoryContextSwitchTo(outer);
-        objects = lappend(objects, pstrdup(object));
-        MemoryContextSwitchTo(spi);
-    }
+    objects = AppendSpiColumn(objects, outer);
     SPI_finish();
     UnpinSearchPath(level);
     return objects;

@@ -48,7 +48,9 @@ void ActivateBreakGlass(const char *reason) {
     break_glass_subid = GetCurrentSubTransactionId();
 }
 
-const char *BreakGlassReason() { return BreakGlassActive() ? break_glass_reason : nullptr; }
+const char *BreakGlassReason() {
+    return BreakGlassActive() ? break_glass_reason : nullptr;
+}
 
 static void ClearBreakGlass() {
     break_glass_lxid = InvalidLocalTransactionId;
@@ -112,8 +114,8 @@ void InitGuard() {
         &guard_mode, GUARD_ENFORCE, guard_mode_options, PGC_SUSET, 0, nullptr, nullptr, nullptr);
     DefineCustomStringVariable(
         "keel.admin_role", gettext_noop("Role whose members may call keel.allow_destructive()."),
-        gettext_noop("Superusers may always call it."), &guard_admin_role, "keel_admin",
-        PGC_SUSET, 0, nullptr, nullptr, nullptr);
+        gettext_noop("Superusers may always call it."), &guard_admin_role, "keel_admin", PGC_SUSET,
+        0, nullptr, nullptr, nullptr);
     RegisterXactCallback(GuardXactCallback, nullptr);
     RegisterSubXactCallback(GuardSubXactCallback, nullptr);
 }

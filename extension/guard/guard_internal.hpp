@@ -15,8 +15,8 @@ namespace keel {
 /* Values of the keel.guard GUC, ordered from weakest to strongest. */
 enum GuardMode { GUARD_OFF = 0, GUARD_WARN = 1, GUARD_ENFORCE = 2 };
 
-extern int guard_mode;          /* keel.guard */
-extern char *guard_admin_role;  /* keel.admin_role */
+extern int guard_mode;         /* keel.guard */
+extern char *guard_admin_role; /* keel.admin_role */
 
 /* True while keel.allow_destructive() is in force for this transaction. */
 bool BreakGlassActive();

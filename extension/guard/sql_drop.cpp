@@ -60,12 +60,7 @@ Datum keel_guard_sql_drop(PG_FUNCTION_ARGS) {
         true, 0);
     if (rc != SPI_OK_SELECT)
         elog(ERROR, "keel: reading dropped objects failed: %s", SPI_result_code_string(rc));
-    for (uint64 i = 0; i < SPI_processed; i++) {
-        char *object = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
-        MemoryContext spi = MemoryContextSwitchTo(outer);
-        objects = lappend(objects, pstrdup(object));
-        MemoryContextSwitchTo(spi);
-    }
+    objects = AppendSpiColumn(objects, outer);
     SPI_finish();
     UnpinSearchPath(level);
 

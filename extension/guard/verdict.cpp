@@ -4,6 +4,8 @@
  *   from a background worker), let through with a WARNING (keel.guard =
  *   warn), or let through under the break-glass (audited as overridden).
  */
+#include "pg/error.hpp"
+
 extern "C" {
 #include "postgres.h"
 #include "lib/stringinfo.h"
@@ -53,11 +55,10 @@ void GuardVerdict(const char *tag, List *objects, bool at_start) {
     char *described = DescribeObjects(objects);
     if (guard_mode == GUARD_WARN) {
         if (!at_start) {
-            ereport(WARNING,
-                    (errcode(ERRCODE_WARNING),
-                     errmsg("destructive DDL allowed by keel.guard = warn: %s", tag),
-                     errdetail("It destroys %s.", described),
-                     errhint("Set keel.guard to enforce to refuse destructive DDL.")));
+            ereport(WARNING, (errcode(ERRCODE_WARNING),
+                              errmsg("destructive DDL allowed by keel.guard = warn: %s", tag),
+                              errdetail("It destroys %s.", described),
+                              errhint("Set keel.guard to enforce to refuse destructive DDL.")));
             AuditRecord rec = MakeAuditRecord("warned", tag, objects, nullptr);
             InsertAuditRow(&rec);
         }
@@ -67,8 +68,9 @@ void GuardVerdict(const char *tag, List *objects, bool at_start) {
     AuditRecord rec = MakeAuditRecord("blocked", tag, objects, nullptr);
     AuditDetached(&rec);
     ereport(ERROR,
-            (errcode(MAKE_SQLSTATE('K', 'L', '0', '0', '1')),
-             errmsg("destructive DDL refused: %s", tag), errdetail("It would destroy %s.", described),
+            (errcode(kBlockedDdl),
+             errmsg("destructive DDL refused: %s", tag),
+             errdetail("It would destroy %s.", described),
              errhint("If this is intended, run SELECT keel.allow_destructive('<reason>') in the "
                      "same transaction first; it lasts until the transaction ends.")));
 }

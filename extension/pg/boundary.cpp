@@ -8,14 +8,20 @@
 
 namespace keel {
 
+/* keel::SqlState() must encode exactly as PostgreSQL's MAKE_SQLSTATE(). */
+static_assert(kInvalidParameterValue == ERRCODE_INVALID_PARAMETER_VALUE, "SqlState encoding");
+static_assert(kNumericValueOutOfRange == ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE, "SqlState encoding");
+static_assert(kNullValueNotAllowed == ERRCODE_NULL_VALUE_NOT_ALLOWED, "SqlState encoding");
+static_assert(kInternalError == ERRCODE_INTERNAL_ERROR, "SqlState encoding");
+static_assert(kBlockedDdl == MAKE_SQLSTATE('K', 'L', '0', '0', '1'), "SqlState encoding");
+
 /*
  * RaiseCopiedError raises ERROR with the given SQLSTATE and palloc'd texts.
  * Called only after every C++ destructor of the failed call has run.
  */
 void RaiseCopiedError(int sqlstate, char *message, char *detail, char *hint) {
     ereport(ERROR, (errcode(sqlstate), errmsg_internal("%s", message),
-                    detail ? errdetail_internal("%s", detail) : 0,
-                    hint ? errhint("%s", hint) : 0));
+                    detail ? errdetail_internal("%s", detail) : 0, hint ? errhint("%s", hint) : 0));
     pg_unreachable();
 }
 

@@ -69,13 +69,9 @@ void PgCall(Func func) {
     MemoryContext caller_context = CurrentMemoryContext;
     volatile bool failed = false;
     PG_TRY();
-    {
-        func();
-    }
+    { func(); }
     PG_CATCH();
-    {
-        failed = true;
-    }
+    { failed = true; }
     PG_END_TRY();
     if (failed)
         ThrowCurrentPgError(caller_context);
