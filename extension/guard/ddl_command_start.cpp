@@ -196,10 +196,7 @@ PG_FUNCTION_INFO_V1(keel_guard_ddl_command_start);
 }
 Datum keel_guard_ddl_command_start(PG_FUNCTION_ARGS) {
     using namespace keel;
-    if (!CALLED_AS_EVENT_TRIGGER(fcinfo))
-        ereport(ERROR, (errcode(ERRCODE_E_R_I_E_EVENT_TRIGGER_PROTOCOL_VIOLATED),
-                        errmsg("function keel.guard_ddl_command_start() was not called by the "
-                               "event trigger manager")));
+    RequireEventTrigger(fcinfo, "keel.guard_ddl_command_start()");
     if (guard_mode != GUARD_ENFORCE || BreakGlassActive() || RunningKeelScript())
         PG_RETURN_VOID();
 

@@ -8,6 +8,7 @@ extern "C" {
 #include "postgres.h"
 #include "access/xact.h"
 #include "catalog/pg_extension.h"
+#include "commands/event_trigger.h"
 #include "commands/extension.h"
 #include "miscadmin.h"
 #include "storage/proc.h"
@@ -88,6 +89,13 @@ static void GuardSubXactCallback(SubXactEvent event, SubTransactionId mySubid,
         ClearBreakGlass();
     else if (event == SUBXACT_EVENT_COMMIT_SUB)
         break_glass_subid = parentSubid;
+}
+
+void RequireEventTrigger(FunctionCallInfo fcinfo, const char *function_name) {
+    if (!CALLED_AS_EVENT_TRIGGER(fcinfo))
+        ereport(ERROR,
+                (errcode(ERRCODE_E_R_I_E_EVENT_TRIGGER_PROTOCOL_VIOLATED),
+                 errmsg("function %s was not called by the event trigger manager", function_name)));
 }
 
 bool RunningKeelScript() {

@@ -7,6 +7,7 @@
 
 extern "C" {
 #include "postgres.h"
+#include "fmgr.h"
 #include "nodes/pg_list.h"
 }
 
@@ -24,6 +25,13 @@ bool BreakGlassActive();
 void ActivateBreakGlass(const char *reason);
 /* The reason given to keel.allow_destructive(), or NULL when not in force. */
 const char *BreakGlassReason();
+
+/*
+ * RequireEventTrigger raises 39P01 (E_R_I_E_EVENT_TRIGGER_PROTOCOL_VIOLATED)
+ * unless fcinfo comes from the event trigger manager; function_name is the
+ * SQL name shown in the message.
+ */
+void RequireEventTrigger(FunctionCallInfo fcinfo, const char *function_name);
 
 /* True while CREATE/ALTER EXTENSION keel runs keel's own scripts. */
 bool RunningKeelScript();

@@ -38,10 +38,7 @@ PG_FUNCTION_INFO_V1(keel_guard_sql_drop);
 }
 Datum keel_guard_sql_drop(PG_FUNCTION_ARGS) {
     using namespace keel;
-    if (!CALLED_AS_EVENT_TRIGGER(fcinfo))
-        ereport(ERROR, (errcode(ERRCODE_E_R_I_E_EVENT_TRIGGER_PROTOCOL_VIOLATED),
-                        errmsg("function keel.guard_sql_drop() was not called by the event "
-                               "trigger manager")));
+    RequireEventTrigger(fcinfo, "keel.guard_sql_drop()");
     if (guard_mode == GUARD_OFF || RunningKeelScript())
         PG_RETURN_VOID();
 

@@ -68,8 +68,7 @@ void GuardVerdict(const char *tag, List *objects, bool at_start) {
     AuditRecord rec = MakeAuditRecord("blocked", tag, objects, nullptr);
     AuditDetached(&rec);
     ereport(ERROR,
-            (errcode(kBlockedDdl),
-             errmsg("destructive DDL refused: %s", tag),
+            (errcode(kBlockedDdl), errmsg("destructive DDL refused: %s", tag),
              errdetail("It would destroy %s.", described),
              errhint("If this is intended, run SELECT keel.allow_destructive('<reason>') in the "
                      "same transaction first; it lasts until the transaction ends.")));
