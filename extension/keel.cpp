@@ -2,16 +2,20 @@
  * extension/keel.cpp
  *   Module entry point of keel.so: _PG_init registers the GUCs and hooks of
  *   each capability. keel.so works after a plain CREATE EXTENSION (its event
- *   triggers load it on first use) and may also be preloaded.
+ *   triggers load it on first use); when it is preloaded
+ *   (shared_preload_libraries or session_preload_libraries) it also installs
+ *   the guard's ProcessUtility_hook, for what event triggers cannot see.
  */
 extern "C" {
 #include "postgres.h"
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "utils/guc.h"
+#include "utils/varlena.h"
 }
 
 #include "guard/guard.hpp"
+#include "guard/utility_hook.hpp"
 
 extern "C" {
 PG_MODULE_MAGIC;
@@ -19,12 +23,38 @@ PG_MODULE_MAGIC;
 PGDLLEXPORT void _PG_init(void);
 }
 
+/* NamedIn reports whether the library list of GUC guc names keel ("keel", "$libdir/keel", ...). */
+static bool NamedIn(const char *guc) {
+    const char *value = GetConfigOption(guc, true, false);
+    if (value == nullptr || *value == '\0')
+        return false;
+    char *copy = pstrdup(value);
+    List *items = NIL;
+    bool found = false;
+    if (SplitDirectoriesString(copy, ',', &items)) {
+        ListCell *lc;
+        foreach (lc, items) {
+            const char *item = (const char *)lfirst(lc);
+            const char *base = strrchr(item, '/');
+            base = base ? base + 1 : item;
+            if (strcmp(base, "keel") == 0 || strcmp(base, "keel.so") == 0)
+                found = true;
+        }
+    }
+    return found;
+}
+
 /*
  * _PG_init runs once per backend when keel.so is loaded. It defines the
  * keel.* GUCs and reserves the prefix (PostgreSQL 15 MarkGUCPrefixReserved),
- * then initialises each capability.
+ * initialises each capability, and installs the utility hook only when
+ * preloaded, so that what the guard covers in a session never depends on
+ * whether an event trigger happened to load the library first.
  */
 void _PG_init(void) {
     keel::InitGuard();
     MarkGUCPrefixReserved("keel");
+    if (process_shared_preload_libraries_in_progress || NamedIn("session_preload_libraries") ||
+        NamedIn("local_preload_libraries"))
+        keel::InitGuardUtilityHook();
 }

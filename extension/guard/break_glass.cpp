@@ -17,13 +17,6 @@ extern "C" {
 PGDLLEXPORT Datum keel_allow_destructive(PG_FUNCTION_ARGS);
 }
 
-/* IsBlank reports whether s holds only white space. */
-static bool IsBlank(const char *s) {
-    for (; *s; s++)
-        if (!isspace((unsigned char)*s))
-            return false;
-    return true;
-}
 
 /*
  * keel.allow_destructive(reason text) RETURNS void
@@ -31,7 +24,12 @@ static bool IsBlank(const char *s) {
  *   savepoint it was called in rolls back), and writes a 'break_glass' row
  *   with the reason to keel.guard_audit in the same transaction; every
  *   statement it lets through is audited as 'overridden'.
- *   Errors: 22023 when reason is NULL or blank; 42501 unless the caller is a
+ *   The break-glass is bound to the role and security context that called
+ *   it: a SECURITY DEFINER function calling it does not lend it to its
+ *   caller. The audit row carries the WAL insert position before any change
+ *   it lets through (wal_lsn), a ready recovery_target_lsn.
+ *   Errors: 22023 when reason is NULL or blank (Unicode white space and
+ *   zero-width characters count as blank); 42501 unless the caller is a
  *   superuser or a member of the role named by keel.admin_role.
  *   WARNING outside a transaction block, where it ends with the statement.
  *   Rule: DESIGN.md (explicit, audited break-glass that names a reason and
@@ -43,7 +41,7 @@ PG_FUNCTION_INFO_V1(keel_allow_destructive);
 Datum keel_allow_destructive(PG_FUNCTION_ARGS) {
     using namespace keel;
     const char *reason = PG_ARGISNULL(0) ? nullptr : text_to_cstring(PG_GETARG_TEXT_PP(0));
-    if (reason == nullptr || IsBlank(reason))
+    if (reason == nullptr || IsBlankReason(reason))
         ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
                         errmsg("keel.allow_destructive() needs a reason"),
                         errhint("Say why the destructive change is needed, for example "
@@ -74,8 +72,8 @@ Datum keel_allow_destructive(PG_FUNCTION_ARGS) {
                           errhint("Call it after BEGIN, in the transaction that runs the "
                                   "destructive command.")));
 
-    AuditRecord rec = MakeAuditRecord("break_glass", nullptr, NIL, reason);
+    ActivateBreakGlass(reason); /* ends with the transaction if the insert fails */
+    AuditRecord rec = MakeAuditRecord("break_glass", nullptr, nullptr, NIL, reason);
     InsertAuditRow(&rec);
-    ActivateBreakGlass(reason);
     PG_RETURN_VOID();
 }

@@ -1,24 +1,38 @@
 /*
  * extension/guard/ddl_command_start.cpp
  *   keel.guard_ddl_command_start(): the event trigger that reads the parse
- *   tree of DROP TABLE / MATERIALIZED VIEW / SEQUENCE / TYPE / DOMAIN /
- *   SCHEMA and ALTER TABLE / ALTER TYPE ... DROP COLUMN|ATTRIBUTE, and
- *   refuses them before any work is done (no lock taken, nothing rewritten).
- *   Objects that do not exist (IF EXISTS) and temporary objects are allowed.
- *   (PostgreSQL docs: "Event Trigger Firing Matrix", event-trigger.sgml.)
+ *   tree and refuses, before any work is done (no lock taken, nothing
+ *   rewritten), what it can already see:
+ *     - drops of data-holding objects (tables, columns, sequences) and what a
+ *       CASCADE, an extension's membership or a partition tree takes with them;
+ *     - DROP INDEX CONCURRENTLY (it runs outside a transaction block, so it
+ *       can never be a replacement);
+ *     - renames of tables, views and columns, ALTER TABLE ... SET SCHEMA, and
+ *       ALTER TYPE ... RENAME VALUE;
+ *     - tampering with keel itself (DROP EXTENSION keel, replacing, altering
+ *       or moving its functions, its schema or its tables' triggers).
+ *   Derived objects (views, functions, indexes, ...) are let through here and
+ *   tracked by sql_drop for the pre-commit replacement check. Objects created
+ *   in this transaction, temporary ones, missing ones (IF EXISTS), system
+ *   ones and ones the role may not alter (PostgreSQL's own check comes first)
+ *   are not findings. (PostgreSQL docs: "Event Trigger Firing Matrix".)
  */
 extern "C" {
 #include "postgres.h"
-#include "access/htup_details.h"
 #include "catalog/namespace.h"
 #include "catalog/objectaddress.h"
 #include "catalog/pg_class.h"
+#include "catalog/pg_extension.h"
 #include "catalog/pg_namespace.h"
+#include "catalog/pg_proc.h"
 #include "catalog/pg_type.h"
 #include "commands/event_trigger.h"
+#include "commands/extension.h"
 #include "executor/spi.h"
 #include "fmgr.h"
+#include "nodes/makefuncs.h"
 #include "nodes/parsenodes.h"
+#include "parser/parse_func.h"
 #include "parser/parse_type.h"
 #include "tcop/cmdtag.h"
 #include "utils/builtins.h"
@@ -35,25 +49,39 @@ PGDLLEXPORT Datum keel_guard_ddl_command_start(PG_FUNCTION_ARGS);
 
 namespace keel {
 
-/* Describe returns "<object type> <identity>", the form pg_identify_object() uses. */
-static char *Describe(const ObjectAddress *addr) {
-    char *type = getObjectTypeDescription(addr, true);
-    char *identity = getObjectIdentity(addr, true);
-    return psprintf("%s %s", type ? type : "object", identity ? identity : "?");
+/* Exempt: objects that are not the guard's business (see the file comment). */
+static bool Exempt(const ObjectAddress *addr) {
+    return IsSystemObject(addr) || IsTempObject(addr) || !MayAlterObject(addr) ||
+           CreatedInThisTransaction(addr->classId, addr->objectId, addr->objectSubId);
+}
+
+/* DataRule is the rule of a data-holding pg_class object (or its column), or -1. */
+static int DataRule(Oid classid, Oid objid, int32 subid) {
+    if (classid != RelationRelationId)
+        return -1;
+    char relkind = get_rel_relkind(objid);
+    if (relkind == RELKIND_RELATION || relkind == RELKIND_PARTITIONED_TABLE)
+        return subid != 0 ? kRuleDropColumn : kRuleDropTable;
+    if (relkind == RELKIND_SEQUENCE)
+        return kRuleDropSequence;
+    if (relkind == RELKIND_COMPOSITE_TYPE && subid != 0)
+        return kRuleDropColumn;
+    return -1;
 }
 
 /*
- * AppendCascadeDependents appends what DROP ... CASCADE of addr would take
- * with it: objects that depend on it (recursively) through normal
- * dependencies, with a view's rewrite rule shown as the view.
+ * AddDependents adds a finding for each data-holding object that dropping
+ * addr takes with it: through normal dependencies under CASCADE, and always
+ * through extension membership and partitioning (auto dependencies of
+ * tables) and owned sequences.
  */
-static List *AppendCascadeDependents(List *objects, const ObjectAddress *addr) {
+static List *AddDependents(List *findings, const ObjectAddress *addr, bool cascade) {
     MemoryContext outer = CurrentMemoryContext;
     int level = PinSearchPath();
     SPI_connect();
-    Oid argtypes[3] = {OIDOID, OIDOID, INT4OID};
-    Datum values[3] = {ObjectIdGetDatum(addr->classId), ObjectIdGetDatum(addr->objectId),
-                       Int32GetDatum(addr->objectSubId)};
+    Oid argtypes[4] = {OIDOID, OIDOID, INT4OID, BOOLOID};
+    Datum values[4] = {ObjectIdGetDatum(addr->classId), ObjectIdGetDatum(addr->objectId),
+                       Int32GetDatum(addr->objectSubId), BoolGetDatum(cascade)};
     int rc = SPI_execute_with_args(
         "WITH RECURSIVE dep(classid, objid, objsubid) AS ("
         "  SELECT $1, $2, $3"
@@ -61,123 +89,316 @@ static List *AppendCascadeDependents(List *objects, const ObjectAddress *addr) {
         "  SELECT CASE WHEN r.oid IS NULL THEN d.classid ELSE 'pg_class'::regclass END,"
         "         CASE WHEN r.oid IS NULL THEN d.objid ELSE r.ev_class END,"
         "         CASE WHEN r.oid IS NULL THEN d.objsubid ELSE 0 END"
-        "  FROM dep JOIN pg_depend d ON d.refclassid = dep.classid AND d.refobjid = dep.objid"
-        "       AND (dep.objsubid = 0 OR d.refobjsubid = dep.objsubid)"
-        "  LEFT JOIN pg_rewrite r ON d.classid = 'pg_rewrite'::regclass AND r.oid = d.objid"
-        "  WHERE d.deptype = 'n')"
-        " SELECT DISTINCT i.type || ' ' || i.identity AS object"
+        "  FROM dep JOIN pg_depend d ON d.refclassid OPERATOR(pg_catalog.=) dep.classid"
+        "       AND d.refobjid OPERATOR(pg_catalog.=) dep.objid"
+        "       AND (dep.objsubid OPERATOR(pg_catalog.=) 0"
+        "            OR d.refobjsubid OPERATOR(pg_catalog.=) dep.objsubid)"
+        "  LEFT JOIN pg_rewrite r ON d.classid OPERATOR(pg_catalog.=) 'pg_rewrite'::regclass"
+        "       AND r.oid OPERATOR(pg_catalog.=) d.objid"
+        "  WHERE (d.deptype OPERATOR(pg_catalog.=) 'n' AND $4)"
+        "     OR d.deptype OPERATOR(pg_catalog.=) 'e'"
+        "     OR (d.deptype OPERATOR(pg_catalog.=) 'a'"
+        "         AND d.classid OPERATOR(pg_catalog.=) 'pg_class'::regclass"
+        "         AND EXISTS (SELECT FROM pg_class c WHERE c.oid OPERATOR(pg_catalog.=) d.objid"
+        "                     AND c.relkind OPERATOR(pg_catalog.=) ANY ('{r,p,S}'::\"char\"[]))))"
+        " SELECT DISTINCT dep.classid, dep.objid, dep.objsubid, i.type || ' ' || i.identity"
         " FROM dep, LATERAL pg_identify_object(dep.classid, dep.objid, dep.objsubid) i"
-        " WHERE (dep.classid, dep.objid, dep.objsubid) <> ($1, $2, $3)"
+        " WHERE (dep.classid, dep.objid, dep.objsubid) OPERATOR(pg_catalog.<>) ($1, $2, $3)"
         /* a column of a relation that goes as a whole is not listed apart */
-        "   AND NOT (dep.objsubid <> 0 AND EXISTS (SELECT FROM dep whole"
-        "            WHERE whole.classid = dep.classid AND whole.objid = dep.objid"
-        "              AND whole.objsubid = 0))"
-        " ORDER BY 1",
-        3, argtypes, values, nullptr, true, 0);
+        "   AND NOT (dep.objsubid OPERATOR(pg_catalog.<>) 0 AND EXISTS (SELECT FROM dep whole"
+        "            WHERE whole.classid OPERATOR(pg_catalog.=) dep.classid"
+        "              AND whole.objid OPERATOR(pg_catalog.=) dep.objid"
+        "              AND whole.objsubid OPERATOR(pg_catalog.=) 0))"
+        " ORDER BY 4",
+        4, argtypes, values, nullptr, true, 0);
     if (rc != SPI_OK_SELECT)
         elog(ERROR, "keel: dependency query failed: %s", SPI_result_code_string(rc));
-    objects = AppendSpiColumn(objects, outer);
+    for (uint64 i = 0; i < SPI_processed; i++) {
+        HeapTuple tup = SPI_tuptable->vals[i];
+        TupleDesc desc = SPI_tuptable->tupdesc;
+        bool isnull;
+        Oid classid = DatumGetObjectId(SPI_getbinval(tup, desc, 1, &isnull));
+        Oid objid = DatumGetObjectId(SPI_getbinval(tup, desc, 2, &isnull));
+        int32 subid = DatumGetInt32(SPI_getbinval(tup, desc, 3, &isnull));
+        int rule = DataRule(classid, objid, subid);
+        if (rule < 0)
+            continue;
+        ObjectAddress dep;
+        ObjectAddressSubSet(dep, classid, objid, subid);
+        if (IsTempObject(&dep) || CreatedInThisTransaction(classid, objid, subid))
+            continue;
+        char *what = SPI_getvalue(tup, desc, 4);
+        MemoryContext spi = MemoryContextSwitchTo(outer);
+        findings = AddFinding(findings, rule, what);
+        MemoryContextSwitchTo(spi);
+    }
     SPI_finish();
     UnpinSearchPath(level);
-    return objects;
+    return findings;
 }
 
-/* AddTarget appends addr (and, under CASCADE, its dependents) to objects. */
-static List *AddTarget(List *objects, const ObjectAddress *addr, DropBehavior behavior) {
-    objects = lappend(objects, Describe(addr));
-    if (behavior == DROP_CASCADE)
-        objects = AppendCascadeDependents(objects, addr);
-    return objects;
+/* ResolveRelation returns the relation names denotes (no lock), InvalidOid when missing. */
+static Oid ResolveRelation(RangeVar *rv) {
+    return rv ? RangeVarGetRelid(rv, NoLock, true) : InvalidOid;
 }
 
-/* RelationTarget resolves a relation name for removeType; InvalidOid when allowed. */
-static Oid RelationTarget(List *names, ObjectType removeType) {
-    RangeVar *rv = makeRangeVarFromNameList(names);
-    Oid relid = RangeVarGetRelid(rv, NoLock, true);
-    if (!OidIsValid(relid) || get_rel_persistence(relid) == RELPERSISTENCE_TEMP)
-        return InvalidOid;
-    char relkind = get_rel_relkind(relid);
-    bool matches = (removeType == OBJECT_TABLE &&
-                    (relkind == RELKIND_RELATION || relkind == RELKIND_PARTITIONED_TABLE)) ||
-                   (removeType == OBJECT_MATVIEW && relkind == RELKIND_MATVIEW) ||
-                   (removeType == OBJECT_SEQUENCE && relkind == RELKIND_SEQUENCE);
-    /* On a mismatch PostgreSQL raises its own "is not a table" error. */
-    return matches ? relid : InvalidOid;
+/* ResolveDropTarget sets addr to what one object of a DropStmt names; false when missing. */
+static bool ResolveDropTarget(ObjectType type, Node *object, ObjectAddress *addr) {
+    switch (type) {
+    case OBJECT_TABLE:
+    case OBJECT_SEQUENCE:
+    case OBJECT_VIEW:
+    case OBJECT_MATVIEW:
+    case OBJECT_INDEX:
+    case OBJECT_FOREIGN_TABLE: {
+        Oid relid = ResolveRelation(makeRangeVarFromNameList((List *)object));
+        ObjectAddressSet(*addr, RelationRelationId, relid);
+        return OidIsValid(relid);
+    }
+    case OBJECT_TYPE:
+    case OBJECT_DOMAIN: {
+        Oid typid = LookupTypeNameOid(nullptr, (TypeName *)object, true);
+        ObjectAddressSet(*addr, TypeRelationId, typid);
+        return OidIsValid(typid);
+    }
+    case OBJECT_SCHEMA: {
+        Oid nsp = get_namespace_oid(strVal(object), true);
+        ObjectAddressSet(*addr, NamespaceRelationId, nsp);
+        return OidIsValid(nsp);
+    }
+    case OBJECT_EXTENSION: {
+        Oid ext = get_extension_oid(strVal(object), true);
+        ObjectAddressSet(*addr, ExtensionRelationId, ext);
+        return OidIsValid(ext);
+    }
+    case OBJECT_FUNCTION:
+    case OBJECT_PROCEDURE:
+    case OBJECT_ROUTINE:
+    case OBJECT_AGGREGATE: {
+        Oid fn = LookupFuncWithArgs(type, (ObjectWithArgs *)object, true);
+        ObjectAddressSet(*addr, ProcedureRelationId, fn);
+        return OidIsValid(fn);
+    }
+    default:
+        return false;
+    }
 }
 
-/* TypeTarget resolves a type name; InvalidOid when missing or temporary. */
-static Oid TypeTarget(TypeName *name) {
-    Oid typid = LookupTypeNameOid(nullptr, name, true);
-    if (!OidIsValid(typid))
-        return InvalidOid;
-    HeapTuple tup = SearchSysCache1(TYPEOID, ObjectIdGetDatum(typid));
-    if (!HeapTupleIsValid(tup))
-        return InvalidOid;
-    Oid nsp = ((Form_pg_type)GETSTRUCT(tup))->typnamespace;
-    ReleaseSysCache(tup);
-    return isAnyTempNamespace(nsp) ? InvalidOid : typid;
-}
-
-/* CollectDrop lists what a DropStmt of a guarded kind would destroy. */
+/* CollectDrop lists the findings of a DropStmt. */
 static List *CollectDrop(DropStmt *stmt) {
-    List *objects = NIL;
+    List *findings = NIL;
     ListCell *lc;
     foreach (lc, stmt->objects) {
         ObjectAddress addr;
-        switch (stmt->removeType) {
-        case OBJECT_TABLE:
-        case OBJECT_MATVIEW:
-        case OBJECT_SEQUENCE: {
-            Oid relid = RelationTarget((List *)lfirst(lc), stmt->removeType);
-            if (!OidIsValid(relid))
-                continue;
-            ObjectAddressSet(addr, RelationRelationId, relid);
-            break;
+        if (!ResolveDropTarget(stmt->removeType, (Node *)lfirst(lc), &addr))
+            continue;
+        if (IsKeelObject(addr.classId, addr.objectId)) {
+            findings = AddFinding(findings, kRuleGuardTamper, DescribeObject(&addr));
+            continue;
         }
-        case OBJECT_TYPE:
-        case OBJECT_DOMAIN: {
-            Oid typid = TypeTarget((TypeName *)lfirst(lc));
-            if (!OidIsValid(typid))
-                continue;
-            ObjectAddressSet(addr, TypeRelationId, typid);
-            break;
-        }
-        case OBJECT_SCHEMA: {
-            Oid nsp = get_namespace_oid(strVal(lfirst(lc)), true);
-            if (!OidIsValid(nsp) || isAnyTempNamespace(nsp))
-                continue;
-            ObjectAddressSet(addr, NamespaceRelationId, nsp);
-            break;
-        }
-        default:
-            return NIL;
-        }
-        objects = AddTarget(objects, &addr, stmt->behavior);
+        if (Exempt(&addr))
+            continue;
+        int rule = DataRule(addr.classId, addr.objectId, 0);
+        if (rule >= 0)
+            findings = AddFinding(findings, rule, DescribeObject(&addr));
+        else if (stmt->removeType == OBJECT_INDEX && stmt->concurrent)
+            findings = AddFinding(findings, kRuleDropIndex, DescribeObject(&addr));
+        findings = AddDependents(findings, &addr, stmt->behavior == DROP_CASCADE);
     }
-    return objects;
+    return findings;
 }
 
-/* CollectAlterTable lists the columns (attributes) an ALTER TABLE/TYPE would drop. */
+/* IsTriggerTamper: an ALTER TABLE subcommand that changes whether triggers fire. */
+static bool IsTriggerTamper(AlterTableType t) {
+    switch (t) {
+    case AT_EnableTrig:
+    case AT_EnableAlwaysTrig:
+    case AT_EnableReplicaTrig:
+    case AT_EnableTrigAll:
+    case AT_EnableTrigUser:
+    case AT_DisableTrig:
+    case AT_DisableTrigAll:
+    case AT_DisableTrigUser:
+    case AT_EnableRule:
+    case AT_EnableAlwaysRule:
+    case AT_EnableReplicaRule:
+    case AT_DisableRule:
+    case AT_DropConstraint:
+    case AT_DropColumn:
+    case AT_AlterColumnType:
+    case AT_SetRelOptions:
+    case AT_ReplicaIdentity:
+        return true;
+    default:
+        return false;
+    }
+}
+
+/* CollectAlterTable lists the findings of ALTER TABLE / TYPE ... DROP COLUMN and tampering. */
 static List *CollectAlterTable(AlterTableStmt *stmt) {
-    if (stmt->objtype != OBJECT_TABLE && stmt->objtype != OBJECT_TYPE)
+    Oid relid = ResolveRelation(stmt->relation);
+    if (!OidIsValid(relid))
         return NIL;
-    Oid relid = RangeVarGetRelid(stmt->relation, NoLock, true);
-    if (!OidIsValid(relid) || get_rel_persistence(relid) == RELPERSISTENCE_TEMP)
+    ObjectAddress rel;
+    ObjectAddressSet(rel, RelationRelationId, relid);
+    bool keel_table = get_rel_namespace(relid) == KeelNamespace() && OidIsValid(KeelNamespace());
+    if (!keel_table && Exempt(&rel))
         return NIL;
-    List *objects = NIL;
+    List *findings = NIL;
     ListCell *lc;
     foreach (lc, stmt->cmds) {
         AlterTableCmd *cmd = (AlterTableCmd *)lfirst(lc);
+        if (keel_table && IsTriggerTamper(cmd->subtype)) {
+            findings = AddFinding(findings, kRuleGuardTamper, DescribeObject(&rel));
+            continue;
+        }
         if (cmd->subtype != AT_DropColumn || cmd->name == nullptr)
             continue;
         AttrNumber attnum = get_attnum(relid, cmd->name);
         if (attnum <= 0) /* missing (IF EXISTS) or a system column: PostgreSQL decides */
             continue;
-        ObjectAddress addr;
-        ObjectAddressSubSet(addr, RelationRelationId, relid, attnum);
-        objects = AddTarget(objects, &addr, cmd->behavior);
+        if (CreatedInThisTransaction(RelationRelationId, relid, attnum))
+            continue;
+        ObjectAddress col;
+        ObjectAddressSubSet(col, RelationRelationId, relid, attnum);
+        findings = AddFinding(findings, kRuleDropColumn, DescribeObject(&col));
+        findings = AddDependents(findings, &col, cmd->behavior == DROP_CASCADE);
     }
-    return objects;
+    return findings;
+}
+
+/* RenameRule is the rule for renaming (or moving) a relation of relkind. */
+static int RenameRule(char relkind) {
+    switch (relkind) {
+    case RELKIND_RELATION:
+    case RELKIND_PARTITIONED_TABLE:
+    case RELKIND_FOREIGN_TABLE:
+        return kRuleRenameTable;
+    case RELKIND_VIEW:
+    case RELKIND_MATVIEW:
+        return kRuleRenameView;
+    default:
+        return -1; /* indexes, sequences, composite types: clients do not name them */
+    }
+}
+
+/* KeelObjectOf resolves what a RenameStmt / AlterOwnerStmt / AlterObjectSchemaStmt names, if keel's. */
+static bool KeelNamed(ObjectType type, Node *object, RangeVar *relation, ObjectAddress *addr) {
+    if (type == OBJECT_SCHEMA && object == nullptr)
+        return false;
+    if (type == OBJECT_SCHEMA) {
+        Oid nsp = get_namespace_oid(strVal(object), true);
+        ObjectAddressSet(*addr, NamespaceRelationId, nsp);
+        return OidIsValid(nsp) && nsp == KeelNamespace();
+    }
+    if (type == OBJECT_FUNCTION || type == OBJECT_PROCEDURE || type == OBJECT_ROUTINE) {
+        Oid fn = LookupFuncWithArgs(type, (ObjectWithArgs *)object, true);
+        ObjectAddressSet(*addr, ProcedureRelationId, fn);
+        return OidIsValid(fn) && IsKeelObject(ProcedureRelationId, fn);
+    }
+    if (relation != nullptr) {
+        Oid relid = ResolveRelation(relation);
+        ObjectAddressSet(*addr, RelationRelationId, relid);
+        return OidIsValid(relid) && IsKeelObject(RelationRelationId, relid);
+    }
+    return false;
+}
+
+/* CollectRename lists the findings of a RenameStmt. */
+static List *CollectRename(RenameStmt *stmt) {
+    ObjectAddress addr;
+    if (stmt->renameType == OBJECT_SCHEMA) {
+        Oid nsp = get_namespace_oid(stmt->subname, true);
+        if (!OidIsValid(nsp) || nsp != KeelNamespace())
+            return NIL;
+        ObjectAddressSet(addr, NamespaceRelationId, nsp);
+        return AddFinding(NIL, kRuleGuardTamper, DescribeObject(&addr));
+    }
+    if (KeelNamed(stmt->renameType, stmt->object, stmt->relation, &addr))
+        return AddFinding(NIL, kRuleGuardTamper, DescribeObject(&addr));
+    if (stmt->relation == nullptr)
+        return NIL;
+    Oid relid = ResolveRelation(stmt->relation);
+    if (!OidIsValid(relid))
+        return NIL;
+    char relkind = get_rel_relkind(relid);
+    int rule = -1;
+    if (stmt->renameType == OBJECT_COLUMN || stmt->renameType == OBJECT_ATTRIBUTE) {
+        AttrNumber attnum = get_attnum(relid, stmt->subname);
+        if (attnum <= 0 || (RenameRule(relkind) < 0 && relkind != RELKIND_COMPOSITE_TYPE))
+            return NIL;
+        ObjectAddressSubSet(addr, RelationRelationId, relid, attnum);
+        rule = kRuleRenameColumn;
+    } else if (stmt->renameType == OBJECT_TABLE || stmt->renameType == OBJECT_VIEW ||
+               stmt->renameType == OBJECT_MATVIEW || stmt->renameType == OBJECT_FOREIGN_TABLE) {
+        ObjectAddressSet(addr, RelationRelationId, relid);
+        rule = RenameRule(relkind);
+    }
+    if (rule < 0 || Exempt(&addr))
+        return NIL;
+    return AddFinding(NIL, rule, DescribeObject(&addr));
+}
+
+/* CollectSetSchema: ALTER TABLE / VIEW ... SET SCHEMA moves it away from its clients. */
+static List *CollectSetSchema(AlterObjectSchemaStmt *stmt) {
+    ObjectAddress addr;
+    if (KeelNamed(stmt->objectType, stmt->object, stmt->relation, &addr))
+        return AddFinding(NIL, kRuleGuardTamper, DescribeObject(&addr));
+    if (stmt->relation == nullptr)
+        return NIL;
+    Oid relid = ResolveRelation(stmt->relation);
+    if (!OidIsValid(relid))
+        return NIL;
+    ObjectAddressSet(addr, RelationRelationId, relid);
+    int rule = RenameRule(get_rel_relkind(relid));
+    if (rule < 0 || Exempt(&addr))
+        return NIL;
+    return AddFinding(NIL, rule, DescribeObject(&addr));
+}
+
+/* CollectEnumRename: ALTER TYPE ... RENAME VALUE breaks every client that sends the old label. */
+static List *CollectEnumRename(AlterEnumStmt *stmt) {
+    if (stmt->oldVal == nullptr)
+        return NIL; /* ADD VALUE is additive */
+    TypeName *tn = makeTypeNameFromNameList(stmt->typeName);
+    Oid typid = LookupTypeNameOid(nullptr, tn, true);
+    if (!OidIsValid(typid))
+        return NIL;
+    ObjectAddress addr;
+    ObjectAddressSet(addr, TypeRelationId, typid);
+    if (Exempt(&addr))
+        return NIL;
+    return AddFinding(NIL, kRuleRenameEnumValue,
+                      psprintf("%s (value %s)", DescribeObject(&addr), stmt->oldVal));
+}
+
+/* CollectKeelFunction: CREATE OR REPLACE / ALTER of one of keel's functions. */
+static List *CollectKeelFunction(Node *tree) {
+    ObjectAddress addr;
+    if (IsA(tree, CreateFunctionStmt)) {
+        CreateFunctionStmt *stmt = (CreateFunctionStmt *)tree;
+        if (!stmt->replace || !OidIsValid(KeelNamespace()))
+            return NIL;
+        char *name;
+        Oid nsp = QualifiedNameGetCreationNamespace(stmt->funcname, &name);
+        if (nsp != KeelNamespace())
+            return NIL;
+        return AddFinding(NIL, kRuleGuardTamper, psprintf("function %s.%s", get_namespace_name(nsp), name));
+    }
+    AlterFunctionStmt *stmt = (AlterFunctionStmt *)tree;
+    if (KeelNamed(stmt->objtype, (Node *)stmt->func, nullptr, &addr))
+        return AddFinding(NIL, kRuleGuardTamper, DescribeObject(&addr));
+    return NIL;
+}
+
+/* CollectAlterExtension: ALTER EXTENSION keel ADD/DROP takes objects out of keel's protection. */
+static List *CollectAlterExtension(AlterExtensionContentsStmt *stmt) {
+    Oid ext = get_extension_oid(stmt->extname, true);
+    if (!OidIsValid(ext) || ext != KeelExtensionOid())
+        return NIL;
+    ObjectAddress addr;
+    ObjectAddressSet(addr, ExtensionRelationId, ext);
+    return AddFinding(NIL, kRuleGuardTamper, DescribeObject(&addr));
 }
 
 } // namespace keel
@@ -185,11 +406,12 @@ static List *CollectAlterTable(AlterTableStmt *stmt) {
 /*
  * keel.guard_ddl_command_start() RETURNS event_trigger
  *   Fires at ddl_command_start for the tags listed in CREATE EVENT TRIGGER
- *   keel_guard_ddl_command_start. Raises KL001 (DETAIL: each object the
- *   command would destroy, including what CASCADE takes with it) when
- *   keel.guard = enforce and no break-glass is in force; otherwise returns.
- *   Rule: seed 000 (no DROP TABLE / DROP TYPE ... CASCADE / DROP COLUMN in
- *   production migrations), DESIGN.md (guard).
+ *   keel_guard_ddl_command_start (keel--0.2.0.sql). Raises KL001 (message:
+ *   the command and its rules; DETAIL: each object it would destroy or
+ *   break, including what CASCADE takes with it) unless every finding's rule
+ *   is at level warn or off or the break-glass is in force; returns
+ *   otherwise. Rule: seed 000 (no DROP TABLE / DROP TYPE ... CASCADE / DROP
+ *   COLUMN in production migrations), issue 5, DESIGN.md (guard).
  */
 extern "C" {
 PG_FUNCTION_INFO_V1(keel_guard_ddl_command_start);
@@ -197,16 +419,65 @@ PG_FUNCTION_INFO_V1(keel_guard_ddl_command_start);
 Datum keel_guard_ddl_command_start(PG_FUNCTION_ARGS) {
     using namespace keel;
     RequireEventTrigger(fcinfo, "keel.guard_ddl_command_start()");
-    if (guard_mode != GUARD_ENFORCE || BreakGlassActive() || RunningKeelScript())
+    if (RunningKeelScript())
         PG_RETURN_VOID();
 
     EventTriggerData *trigdata = (EventTriggerData *)fcinfo->context;
     Node *tree = trigdata->parsetree;
-    List *objects = NIL;
-    if (IsA(tree, DropStmt))
-        objects = CollectDrop((DropStmt *)tree);
-    else if (IsA(tree, AlterTableStmt))
-        objects = CollectAlterTable((AlterTableStmt *)tree);
-    GuardVerdict(GetCommandTagName(trigdata->tag), objects, true);
+    List *findings = NIL;
+    switch (nodeTag(tree)) {
+    case T_DropStmt: {
+        DropStmt *stmt = (DropStmt *)tree;
+        findings = CollectDrop(stmt);
+        if (stmt->removeType == OBJECT_EXTENSION && findings != NIL && BreakGlassActive()) {
+            /* DROP EXTENSION keel takes keel.guard_audit with it: the log keeps the trace. */
+            AuditRecord rec = MakeAuditRecord("overridden", GetCommandTagName(trigdata->tag),
+                                              RuleName(kRuleGuardTamper), NIL, BreakGlassReason());
+            LogAuditRecord(&rec, "extension keel and its audit table are being dropped");
+        }
+        break;
+    }
+    case T_AlterTableStmt:
+        findings = CollectAlterTable((AlterTableStmt *)tree);
+        break;
+    case T_RenameStmt:
+        findings = CollectRename((RenameStmt *)tree);
+        break;
+    case T_AlterObjectSchemaStmt:
+        findings = CollectSetSchema((AlterObjectSchemaStmt *)tree);
+        break;
+    case T_AlterEnumStmt:
+        findings = CollectEnumRename((AlterEnumStmt *)tree);
+        break;
+    case T_CreateFunctionStmt:
+    case T_AlterFunctionStmt:
+        findings = CollectKeelFunction(tree);
+        break;
+    case T_AlterExtensionContentsStmt:
+        findings = CollectAlterExtension((AlterExtensionContentsStmt *)tree);
+        break;
+    case T_AlterOwnerStmt: {
+        AlterOwnerStmt *stmt = (AlterOwnerStmt *)tree;
+        ObjectAddress addr;
+        if (KeelNamed(stmt->objectType, stmt->object, stmt->relation, &addr))
+            findings = AddFinding(NIL, kRuleGuardTamper, DescribeObject(&addr));
+        break;
+    }
+    default:
+        break;
+    }
+    /*
+     * Drops of data-holding objects are audited at sql_drop, with exactly what
+     * was dropped; what sql_drop never sees (renames, tampering, DROP INDEX
+     * CONCURRENTLY) is audited here.
+     */
+    bool audit = false;
+    ListCell *lc;
+    foreach (lc, findings) {
+        int rule = ((Finding *)lfirst(lc))->rule;
+        if (rule != kRuleDropTable && rule != kRuleDropColumn && rule != kRuleDropSequence)
+            audit = true;
+    }
+    GuardVerdict(GetCommandTagName(trigdata->tag), findings, audit);
     PG_RETURN_VOID();
 }

@@ -1,8 +1,9 @@
 /*
  * extension/guard/verdict.cpp
- *   What happens to a destructive command: refused with KL001 (and audited
- *   from a background worker), let through with a WARNING (keel.guard =
- *   warn), or let through under the break-glass (audited as overridden).
+ *   What happens to a command's findings, rule by rule: refused with KL001
+ *   (with a durable 'blocked' audit row), let through with a WARNING (level
+ *   warn), let through silently but audited (level off: 'unguarded'), or let
+ *   through under the break-glass ('overridden').
  */
 #include "pg/error.hpp"
 
@@ -13,10 +14,19 @@ extern "C" {
 
 #include "guard/guard_internal.hpp"
 
+#include <initializer_list>
+
 namespace keel {
 
-/* Most objects named in a DETAIL; the rest are counted. */
+/* Most objects named in a DETAIL; the rest are counted (the audit row keeps more). */
 static const int kMaxDetailObjects = 20;
+
+List *AddFinding(List *findings, int rule, const char *object) {
+    Finding *f = (Finding *)palloc(sizeof(Finding));
+    f->rule = rule;
+    f->object = pstrdup(object);
+    return lappend(findings, f);
+}
 
 /* DescribeObjects joins up to kMaxDetailObjects descriptions for a DETAIL. */
 static char *DescribeObjects(List *objects) {
@@ -34,44 +44,102 @@ static char *DescribeObjects(List *objects) {
     return buf.data;
 }
 
+/* Selection of the findings at one level: their objects and their distinct rule names. */
+struct Selection {
+    List *objects;
+    char *rules; /* "drop-table, drop-column" */
+};
+
+static Selection Select(List *findings, RuleLevel level) {
+    Selection sel = {NIL, nullptr};
+    bool seen[kRuleCount] = {false};
+    StringInfoData rules;
+    initStringInfo(&rules);
+    ListCell *lc;
+    foreach (lc, findings) {
+        Finding *f = (Finding *)lfirst(lc);
+        if (RuleLevelNow(f->rule) != level)
+            continue;
+        sel.objects = lappend(sel.objects, f->object);
+        if (!seen[f->rule]) {
+            seen[f->rule] = true;
+            appendStringInfo(&rules, "%s%s", rules.len ? ", " : "", RuleName(f->rule));
+        }
+    }
+    sel.rules = rules.data;
+    return sel;
+}
+
+/* AllFindings selects every finding, whatever its level (for the break-glass). */
+static Selection SelectAll(List *findings) {
+    Selection all = Select(findings, RuleLevel::Error);
+    Selection warn = Select(findings, RuleLevel::Warn);
+    Selection off = Select(findings, RuleLevel::Off);
+    all.objects = list_concat(list_concat(all.objects, warn.objects), off.objects);
+    StringInfoData rules;
+    initStringInfo(&rules);
+    for (const char *r : {all.rules, warn.rules, off.rules})
+        if (*r)
+            appendStringInfo(&rules, "%s%s", rules.len ? ", " : "", r);
+    all.rules = rules.data;
+    return all;
+}
+
 /*
- * GuardVerdict: see guard_internal.hpp. The rule comes from seed 000
+ * GuardVerdict: see guard_internal.hpp. The rules come from seed 000
  * ("No destructive operations in production migrations", "Additive-only")
- * and DESIGN.md (KL001, break-glass lasting one transaction).
+ * and DESIGN.md (KL001, break-glass lasting one transaction, per-rule
+ * levels in keel.guard_rules).
  */
-void GuardVerdict(const char *tag, List *objects, bool at_start) {
-    if (objects == NIL || guard_mode == GUARD_OFF || RunningKeelScript())
+void GuardVerdict(const char *tag, List *findings, bool audit) {
+    if (findings == NIL || RunningKeelScript())
         return;
 
     if (BreakGlassActive()) {
-        /* Recorded once, at sql_drop, with exactly what was dropped. */
-        if (!at_start) {
-            AuditRecord rec = MakeAuditRecord("overridden", tag, objects, BreakGlassReason());
+        if (audit) {
+            Selection all = SelectAll(findings);
+            AuditRecord rec =
+                MakeAuditRecord("overridden", tag, all.rules, all.objects, BreakGlassReason());
             InsertAuditRow(&rec);
         }
         return;
     }
 
-    char *described = DescribeObjects(objects);
-    if (guard_mode == GUARD_WARN) {
-        if (!at_start) {
-            ereport(WARNING, (errcode(ERRCODE_WARNING),
-                              errmsg("destructive DDL allowed by keel.guard = warn: %s", tag),
-                              errdetail("It destroys %s.", described),
-                              errhint("Set keel.guard to enforce to refuse destructive DDL.")));
-            AuditRecord rec = MakeAuditRecord("warned", tag, objects, nullptr);
-            InsertAuditRow(&rec);
-        }
-        return;
+    Selection refused = Select(findings, RuleLevel::Error);
+    if (refused.objects != NIL) {
+        char *described = DescribeObjects(refused.objects);
+        AuditRecord rec = MakeAuditRecord("blocked", tag, refused.rules, refused.objects, nullptr);
+        AuditDetached(&rec);
+        ereport(ERROR,
+                (errcode(kBlockedDdl),
+                 errmsg("destructive DDL refused: %s (rule %s)", tag, refused.rules),
+                 errdetail("It would destroy or break %s.", described),
+                 errhint("If this is intended, run SELECT keel.allow_destructive('<reason>') in "
+                         "the same transaction first; it lasts until the transaction ends. A "
+                         "command that cannot run in a transaction block needs a superuser's "
+                         "SET keel.guard_rules = '<rule>=warn'. docs/rules/ gives the safe "
+                         "alternative.")));
     }
 
-    AuditRecord rec = MakeAuditRecord("blocked", tag, objects, nullptr);
-    AuditDetached(&rec);
-    ereport(ERROR,
-            (errcode(kBlockedDdl), errmsg("destructive DDL refused: %s", tag),
-             errdetail("It would destroy %s.", described),
-             errhint("If this is intended, run SELECT keel.allow_destructive('<reason>') in the "
-                     "same transaction first; it lasts until the transaction ends.")));
+    if (!audit)
+        return;
+    Selection warned = Select(findings, RuleLevel::Warn);
+    if (warned.objects != NIL) {
+        ereport(WARNING, (errcode(ERRCODE_WARNING),
+                          errmsg("destructive DDL allowed at level warn: %s (rule %s)", tag,
+                                 warned.rules),
+                          errdetail("It destroys or breaks %s.", DescribeObjects(warned.objects)),
+                          errhint("Set keel.guard to enforce and the rule to error in "
+                                  "keel.guard_rules to refuse it.")));
+        AuditRecord rec = MakeAuditRecord("warned", tag, warned.rules, warned.objects, nullptr);
+        InsertAuditRow(&rec);
+    }
+    Selection unguarded = Select(findings, RuleLevel::Off);
+    if (unguarded.objects != NIL) {
+        AuditRecord rec =
+            MakeAuditRecord("unguarded", tag, unguarded.rules, unguarded.objects, nullptr);
+        InsertAuditRow(&rec);
+    }
 }
 
 } // namespace keel
