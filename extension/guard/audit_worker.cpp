@@ -55,10 +55,13 @@ static BackgroundWorkerHandle *StartFlushWorker(Oid owner) {
     worker.bgw_main_arg = ObjectIdGetDatum(MyDatabaseId);
     memcpy(worker.bgw_extra, &owner, sizeof owner);
     worker.bgw_notify_pid = MyProcPid;
-    for (int attempt = 0; attempt < kSlotAttempts; attempt++) {
+    int attempts = max_worker_processes > 0 ? kSlotAttempts : 0;
+    for (int attempt = 0; attempt < attempts; attempt++) {
         BackgroundWorkerHandle *handle;
         if (RegisterDynamicBackgroundWorker(&worker, &handle))
             return handle;
+        if (attempt + 1 == attempts)
+            break;
         (void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, kSlotRetryMs,
                         PG_WAIT_EXTENSION);
         ResetLatch(MyLatch);

@@ -83,12 +83,13 @@ static List *AddDependents(List *findings, const ObjectAddress *addr, bool casca
     Datum values[4] = {ObjectIdGetDatum(addr->classId), ObjectIdGetDatum(addr->objectId),
                        Int32GetDatum(addr->objectSubId), BoolGetDatum(cascade)};
     int rc = SPI_execute_with_args(
-        "WITH RECURSIVE dep(classid, objid, objsubid) AS ("
-        "  SELECT $1, $2, $3"
+        "WITH RECURSIVE dep(classid, objid, objsubid, normal) AS ("
+        "  SELECT $1, $2, $3, true"
         "  UNION"
         "  SELECT CASE WHEN r.oid IS NULL THEN d.classid ELSE 'pg_class'::regclass END,"
         "         CASE WHEN r.oid IS NULL THEN d.objid ELSE r.ev_class END,"
-        "         CASE WHEN r.oid IS NULL THEN d.objsubid ELSE 0 END"
+        "         CASE WHEN r.oid IS NULL THEN d.objsubid ELSE 0 END,"
+        "         dep.normal AND d.deptype OPERATOR(pg_catalog.=) 'n'"
         "  FROM dep JOIN pg_depend d ON d.refclassid OPERATOR(pg_catalog.=) dep.classid"
         "       AND d.refobjid OPERATOR(pg_catalog.=) dep.objid"
         "       AND (dep.objsubid OPERATOR(pg_catalog.=) 0"
@@ -101,7 +102,8 @@ static List *AddDependents(List *findings, const ObjectAddress *addr, bool casca
         "         AND d.classid OPERATOR(pg_catalog.=) 'pg_class'::regclass"
         "         AND EXISTS (SELECT FROM pg_class c WHERE c.oid OPERATOR(pg_catalog.=) d.objid"
         "                     AND c.relkind OPERATOR(pg_catalog.=) ANY ('{r,p,S}'::\"char\"[]))))"
-        " SELECT DISTINCT dep.classid, dep.objid, dep.objsubid, i.type || ' ' || i.identity"
+        " SELECT DISTINCT dep.classid, dep.objid, dep.objsubid, i.type || ' ' || i.identity,"
+        "        dep.normal"
         " FROM dep, LATERAL pg_identify_object(dep.classid, dep.objid, dep.objsubid) i"
         " WHERE (dep.classid, dep.objid, dep.objsubid) OPERATOR(pg_catalog.<>) ($1, $2, $3)"
         /* a column of a relation that goes as a whole is not listed apart */
@@ -120,9 +122,12 @@ static List *AddDependents(List *findings, const ObjectAddress *addr, bool casca
         Oid classid = DatumGetObjectId(SPI_getbinval(tup, desc, 1, &isnull));
         Oid objid = DatumGetObjectId(SPI_getbinval(tup, desc, 2, &isnull));
         int32 subid = DatumGetInt32(SPI_getbinval(tup, desc, 3, &isnull));
+        bool normal = DatumGetBool(SPI_getbinval(tup, desc, 5, &isnull));
         int rule = DataRule(classid, objid, subid);
+        if (rule < 0 && !normal)
+            continue; /* an extension's own functions and the like */
         if (rule < 0)
-            continue;
+            rule = kCollateral; /* named in DETAIL; the replacement check judges it */
         ObjectAddress dep;
         ObjectAddressSubSet(dep, classid, objid, subid);
         if (IsTempObject(&dep) || CreatedInThisTransaction(classid, objid, subid))
@@ -192,6 +197,8 @@ static List *CollectDrop(DropStmt *stmt) {
         ObjectAddress addr;
         if (!ResolveDropTarget(stmt->removeType, (Node *)lfirst(lc), &addr))
             continue;
+        if (IsSystemObject(&addr) || !MayAlterObject(&addr))
+            continue; /* PostgreSQL's own permission check comes first */
         if (IsKeelObject(addr.classId, addr.objectId)) {
             findings = AddFinding(findings, kRuleGuardTamper, DescribeObject(&addr));
             continue;
@@ -199,10 +206,9 @@ static List *CollectDrop(DropStmt *stmt) {
         if (Exempt(&addr))
             continue;
         int rule = DataRule(addr.classId, addr.objectId, 0);
-        if (rule >= 0)
-            findings = AddFinding(findings, rule, DescribeObject(&addr));
-        else if (stmt->removeType == OBJECT_INDEX && stmt->concurrent)
-            findings = AddFinding(findings, kRuleDropIndex, DescribeObject(&addr));
+        if (rule < 0 && stmt->removeType == OBJECT_INDEX && stmt->concurrent)
+            rule = kRuleDropIndex;
+        findings = AddFinding(findings, rule >= 0 ? rule : kCollateral, DescribeObject(&addr));
         findings = AddDependents(findings, &addr, stmt->behavior == DROP_CASCADE);
     }
     return findings;
@@ -241,6 +247,8 @@ static List *CollectAlterTable(AlterTableStmt *stmt) {
         return NIL;
     ObjectAddress rel;
     ObjectAddressSet(rel, RelationRelationId, relid);
+    if (!MayAlterObject(&rel))
+        return NIL; /* PostgreSQL's own permission check comes first */
     bool keel_table = get_rel_namespace(relid) == KeelNamespace() && OidIsValid(KeelNamespace());
     if (!keel_table && Exempt(&rel))
         return NIL;
@@ -289,17 +297,17 @@ static bool KeelNamed(ObjectType type, Node *object, RangeVar *relation, ObjectA
     if (type == OBJECT_SCHEMA) {
         Oid nsp = get_namespace_oid(strVal(object), true);
         ObjectAddressSet(*addr, NamespaceRelationId, nsp);
-        return OidIsValid(nsp) && nsp == KeelNamespace();
+        return OidIsValid(nsp) && nsp == KeelNamespace() && MayAlterObject(addr);
     }
     if (type == OBJECT_FUNCTION || type == OBJECT_PROCEDURE || type == OBJECT_ROUTINE) {
         Oid fn = LookupFuncWithArgs(type, (ObjectWithArgs *)object, true);
         ObjectAddressSet(*addr, ProcedureRelationId, fn);
-        return OidIsValid(fn) && IsKeelObject(ProcedureRelationId, fn);
+        return OidIsValid(fn) && IsKeelObject(ProcedureRelationId, fn) && MayAlterObject(addr);
     }
     if (relation != nullptr) {
         Oid relid = ResolveRelation(relation);
         ObjectAddressSet(*addr, RelationRelationId, relid);
-        return OidIsValid(relid) && IsKeelObject(RelationRelationId, relid);
+        return OidIsValid(relid) && IsKeelObject(RelationRelationId, relid) && MayAlterObject(addr);
     }
     return false;
 }
@@ -312,6 +320,8 @@ static List *CollectRename(RenameStmt *stmt) {
         if (!OidIsValid(nsp) || nsp != KeelNamespace())
             return NIL;
         ObjectAddressSet(addr, NamespaceRelationId, nsp);
+        if (!MayAlterObject(&addr))
+            return NIL;
         return AddFinding(NIL, kRuleGuardTamper, DescribeObject(&addr));
     }
     if (KeelNamed(stmt->renameType, stmt->object, stmt->relation, &addr))
@@ -475,7 +485,7 @@ Datum keel_guard_ddl_command_start(PG_FUNCTION_ARGS) {
     ListCell *lc;
     foreach (lc, findings) {
         int rule = ((Finding *)lfirst(lc))->rule;
-        if (rule != kRuleDropTable && rule != kRuleDropColumn && rule != kRuleDropSequence)
+        if (rule != kCollateral && rule != kRuleDropTable && rule != kRuleDropColumn && rule != kRuleDropSequence)
             audit = true;
     }
     GuardVerdict(GetCommandTagName(trigdata->tag), findings, audit);

@@ -73,7 +73,13 @@ bool IsKeelObject(Oid classid, Oid objid);
 
 /* ---- findings and verdicts (verdict.cpp) ---- */
 
-/* Finding: one object a command would destroy or break, under one rule. */
+/*
+ * Finding: one object a command would destroy or break, under one rule, or
+ * under kCollateral: named in DETAIL and the audit beside the findings that
+ * decide, never deciding itself (a view a refused DROP TABLE ... CASCADE
+ * would take with it).
+ */
+static const int kCollateral = -1;
 struct Finding {
     int rule;
     char *object; /* "<type> <identity>" */

@@ -101,17 +101,14 @@ static Oid RelationBack(List *names, const char *relkinds) {
 
 /* FunctionBack: a routine of the same name and argument types, and the same prokind, exists. */
 static bool FunctionBack(const Dropped *d) {
-    List *qualified = list_make2(makeString(pstrdup(Name(d->names, 0))),
-                                 makeString(pstrdup(Name(d->names, 1))));
-    int nargs = list_length(d->args);
-    Oid *argtypes = (Oid *)palloc(sizeof(Oid) * (nargs + 1));
-    for (int i = 0; i < nargs; i++) {
-        TypeName *tn = typeStringToTypeName((const char *)list_nth(d->args, i));
-        argtypes[i] = LookupTypeNameOid(nullptr, tn, true);
-        if (!OidIsValid(argtypes[i]))
-            return false;
-    }
-    Oid fn = LookupFuncName(qualified, nargs, argtypes, true);
+    ObjectWithArgs *owa = makeNode(ObjectWithArgs);
+    owa->objname = list_make2(makeString(pstrdup(Name(d->names, 0))),
+                              makeString(pstrdup(Name(d->names, 1))));
+    ListCell *lc;
+    foreach (lc, d->args)
+        owa->objargs = lappend(owa->objargs, typeStringToTypeName((const char *)lfirst(lc)));
+    owa->args_unspecified = false;
+    Oid fn = LookupFuncWithArgs(OBJECT_ROUTINE, owa, true);
     if (!OidIsValid(fn))
         return false;
     char kind = get_func_prokind(fn);

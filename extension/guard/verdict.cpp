@@ -14,7 +14,6 @@ extern "C" {
 
 #include "guard/guard_internal.hpp"
 
-#include <initializer_list>
 
 namespace keel {
 
@@ -58,6 +57,17 @@ static Selection Select(List *findings, RuleLevel level) {
     ListCell *lc;
     foreach (lc, findings) {
         Finding *f = (Finding *)lfirst(lc);
+        if (f->rule != kCollateral && RuleLevelNow(f->rule) == level)
+            break;
+    }
+    if (lc == nullptr) /* nothing at this level: collateral alone decides nothing */
+        return {NIL, rules.data};
+    foreach (lc, findings) {
+        Finding *f = (Finding *)lfirst(lc);
+        if (f->rule == kCollateral) {
+            sel.objects = lappend(sel.objects, f->object);
+            continue;
+        }
         if (RuleLevelNow(f->rule) != level)
             continue;
         sel.objects = lappend(sel.objects, f->object);
@@ -72,15 +82,19 @@ static Selection Select(List *findings, RuleLevel level) {
 
 /* AllFindings selects every finding, whatever its level (for the break-glass). */
 static Selection SelectAll(List *findings) {
-    Selection all = Select(findings, RuleLevel::Error);
-    Selection warn = Select(findings, RuleLevel::Warn);
-    Selection off = Select(findings, RuleLevel::Off);
-    all.objects = list_concat(list_concat(all.objects, warn.objects), off.objects);
+    Selection all = {NIL, nullptr};
+    bool seen[kRuleCount] = {false};
     StringInfoData rules;
     initStringInfo(&rules);
-    for (const char *r : {all.rules, warn.rules, off.rules})
-        if (*r)
-            appendStringInfo(&rules, "%s%s", rules.len ? ", " : "", r);
+    ListCell *lc;
+    foreach (lc, findings) {
+        Finding *f = (Finding *)lfirst(lc);
+        all.objects = lappend(all.objects, f->object);
+        if (f->rule != kCollateral && !seen[f->rule]) {
+            seen[f->rule] = true;
+            appendStringInfo(&rules, "%s%s", rules.len ? ", " : "", RuleName(f->rule));
+        }
+    }
     all.rules = rules.data;
     return all;
 }
@@ -93,6 +107,13 @@ static Selection SelectAll(List *findings) {
  */
 void GuardVerdict(const char *tag, List *findings, bool audit) {
     if (findings == NIL || RunningKeelScript())
+        return;
+
+    bool decides = false;
+    ListCell *lc;
+    foreach (lc, findings)
+        decides = decides || ((Finding *)lfirst(lc))->rule != kCollateral;
+    if (!decides)
         return;
 
     if (BreakGlassActive()) {
