@@ -19,7 +19,7 @@
 
 namespace {
 
-constexpr const char *kVersion = "keel 0.1.0";
+constexpr const char *kVersion = "keel 0.2.0";
 
 int Fail(const std::string &message) {
     std::cerr << "keel: " << message << std::endl;

@@ -91,7 +91,8 @@ char *SpoolAuditRecord(const AuditRecord *rec) {
     EnsureDir("pg_keel");
     EnsureDir(kSpoolRoot);
     EnsureDir(dir);
-    char *id = psprintf("%lld-%d-%u", (long long)GetCurrentTimestamp(), MyProcPid, ++spool_counter);
+    char *id = psprintf("%020lld-%010d-%010u", (long long)GetCurrentTimestamp(), MyProcPid,
+                        ++spool_counter);
 
     StringInfoData buf;
     initStringInfo(&buf);
@@ -175,6 +176,10 @@ static void SpoolXactCallback(XactEvent event, void *arg) {
     files_to_remove = NIL;
 }
 
+static int CompareNames(const ListCell *a, const ListCell *b) {
+    return strcmp((const char *)lfirst(a), (const char *)lfirst(b));
+}
+
 bool AuditSpoolPending() {
     char *dir = SpoolDir(MyDatabaseId);
     DIR *d = AllocateDir(dir);
@@ -205,6 +210,7 @@ int64 FlushAuditSpool() {
     FreeDir(d);
     if (names == NIL)
         return 0;
+    list_sort(names, CompareNames); /* spool ids start with their time: oldest first */
 
     int n = list_length(names), nrecs = 0;
     AuditRecord *recs = (AuditRecord *)palloc0(sizeof(AuditRecord) * n);

@@ -122,7 +122,7 @@ RESET ROLE;
 -- written by a background worker, so the rows survive the ERROR).
 SELECT keel.guard_audit_flush() IS NOT NULL AS flushed;
 SELECT action, rule, command_tag, objects, role_name
-FROM keel.guard_audit WHERE action <> 'guard_lowered' ORDER BY id;
+FROM keel.guard_audit WHERE action <> 'guard_lowered' ORDER BY occurred_at, id;
 
 -- keel.guard = warn lets it through with a WARNING, audited as warned.
 SET keel.guard = warn;
@@ -136,7 +136,7 @@ SHOW keel.guard;
 DROP MATERIALIZED VIEW org_names;
 \echo SQLSTATE :LAST_ERROR_SQLSTATE
 SELECT action, rule, command_tag, objects FROM keel.guard_audit
-WHERE action NOT IN ('blocked', 'guard_lowered') ORDER BY id;
+WHERE action NOT IN ('blocked', 'guard_lowered') ORDER BY occurred_at, id;
 
 -- Bad values for the GUCs.
 SET keel.guard = maybe;

@@ -91,7 +91,7 @@ RESET ROLE;
 -- (flush: with the library preloaded and no worker slot, refusals wait in the spool)
 SELECT keel.guard_audit_flush() IS NOT NULL AS flushed;
 SELECT action, rule, command_tag, objects, reason, role_name
-FROM keel.guard_audit WHERE id > :audit_mark AND action <> 'guard_lowered' ORDER BY id;
+FROM keel.guard_audit WHERE id > :audit_mark AND action <> 'guard_lowered' ORDER BY occurred_at, id;
 -- The audit is written by keel only.
 SET ROLE keel_regress_dev;
 INSERT INTO keel.guard_audit (action, role_name, session_role, backend_pid)

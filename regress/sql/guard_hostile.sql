@@ -135,7 +135,7 @@ SELECT 'DROP TABLE hx.precious /* ' || repeat('x', 65536) || ' */' AS long_drop 
 SELECT id, secret FROM hx.precious;
 SELECT keel.guard_audit_flush() IS NOT NULL AS flushed;
 SELECT action, rule, command_tag, objects, role_name FROM keel.guard_audit
-WHERE id > :audit_mark AND action <> 'guard_lowered' ORDER BY id;
+WHERE id > :audit_mark AND action <> 'guard_lowered' ORDER BY occurred_at, id;
 SELECT octet_length(statement) AS stored_bytes FROM keel.guard_audit
 WHERE id > :audit_mark AND statement LIKE 'DROP TABLE hx.precious /*%';
 

@@ -14,7 +14,7 @@ SET search_path = rp;
 CREATE TABLE accounts (id int PRIMARY KEY, email text, plan text, balance int);
 INSERT INTO accounts VALUES (1, 'a@example.com', 'pro', 10);
 CREATE TABLE empty_table (id int, note text);
-CREATE TABLE notes (id int, body text);
+CREATE TABLE notes (id int, body varchar(100));
 INSERT INTO notes VALUES (1, 'kept');
 CREATE VIEW account_emails AS SELECT id, email FROM accounts;
 CREATE MATERIALIZED VIEW plan_counts AS SELECT plan, count(*) FROM accounts GROUP BY plan;
@@ -156,7 +156,7 @@ ALTER TABLE accounts SET UNLOGGED;
 -- Allowed: the same on an empty table, and a type change that needs no rewrite.
 ALTER TABLE empty_table ALTER COLUMN id TYPE bigint;
 ALTER TABLE empty_table SET UNLOGGED;
-ALTER TABLE notes ALTER COLUMN body TYPE varchar(320);
+ALTER TABLE notes ALTER COLUMN body TYPE varchar(320);  -- a longer varchar: no rewrite
 RESET ROLE;
 RESET search_path;
 
@@ -191,7 +191,7 @@ ALTER ROLE keel_regress_owner2 RESET keel.guard_rules;
 
 SELECT keel.guard_audit_flush() IS NOT NULL AS flushed;
 SELECT action, rule, command_tag, objects FROM keel.guard_audit
-WHERE id > :audit_mark AND action <> 'guard_lowered' ORDER BY id;
+WHERE id > :audit_mark AND action <> 'guard_lowered' ORDER BY occurred_at, id;
 
 -- Clean up.
 SET keel.guard = off;

@@ -98,20 +98,34 @@ std::string HistoryStatus(PGconn *conn, const std::string &version) {
 TEST(ClientMigrate, VersionFlag) {
     KeelRun run = RunKeel("dbname=postgres", "--version");
     EXPECT_EQ(run.exit_code, 0);
-    EXPECT_TRUE(Contains(run.out, "keel 0.1.0")) << run.out;
+    EXPECT_TRUE(Contains(run.out, "keel 0.2.0")) << run.out;
 }
 
 TEST(ClientMigrate, InstallIsIdempotent) {
     std::string db = ScratchDatabase("keel_it_mig_install", false);
     KeelRun first = RunKeel(db, "install");
     ASSERT_EQ(first.exit_code, 0) << first.err;
-    EXPECT_TRUE(Contains(first.out, "installed keel 0.1.0")) << first.out;
+    EXPECT_TRUE(Contains(first.out, "installed keel 0.2.0")) << first.out;
     KeelRun second = RunKeel(db, "install");
     ASSERT_EQ(second.exit_code, 0) << second.err;
     EXPECT_TRUE(Contains(second.out, "already installed")) << second.out;
     auto conn = Connect("keel_it_mig_install");
     EXPECT_EQ(ScalarText(conn.get(), "SELECT extversion FROM pg_extension WHERE extname = 'keel'"),
-              "0.1.0");
+              "0.2.0");
+}
+
+TEST(ClientMigrate, InstallUpdatesAnOlderVersion) {
+    std::string db = ScratchDatabase("keel_it_mig_update", false);
+    {
+        auto conn = Connect("keel_it_mig_update");
+        Exec(conn.get(), "CREATE EXTENSION keel VERSION '0.1.0'");
+    }
+    KeelRun run = RunKeel(db, "install");
+    ASSERT_EQ(run.exit_code, 0) << run.err;
+    EXPECT_TRUE(Contains(run.out, "updated keel from 0.1.0 to 0.2.0")) << run.out;
+    auto conn = Connect("keel_it_mig_update");
+    EXPECT_EQ(ScalarText(conn.get(), "SELECT extversion FROM pg_extension WHERE extname = 'keel'"),
+              "0.2.0");
 }
 
 TEST(ClientMigrate, AppliesSeedFolderThenNothing) {
