@@ -63,8 +63,8 @@ AuditRecord MakeAuditRecord(const char *action, const char *command_tag, const c
     rec.role_name = GetUserNameFromId(GetUserId(), false);
     rec.session_role = GetUserNameFromId(GetSessionUserId(), false);
     rec.database_name = get_database_name(MyDatabaseId);
-    rec.application_name = (application_name && *application_name) ? pstrdup(application_name)
-                                                                    : nullptr;
+    rec.application_name =
+        (application_name && *application_name) ? pstrdup(application_name) : nullptr;
     rec.client_addr = ClientAddr();
     rec.backend_pid = MyProcPid;
     FullTransactionId fxid = GetTopFullTransactionIdIfAny();
@@ -103,8 +103,8 @@ Oid KeelExtensionOwner() {
 /* InsertOne inserts rec; SPI connected, running as the extension owner, search_path pinned. */
 static void InsertOne(const AuditRecord *rec) {
     const int n = 16;
-    Oid argtypes[n] = {TEXTOID, TEXTOID, TEXTARRAYOID, TEXTOID, TEXTOID, NAMEOID,
-                       NAMEOID, INT4OID, XID8OID,      TEXTOID, NAMEOID, TEXTOID,
+    Oid argtypes[n] = {TEXTOID, TEXTOID, TEXTARRAYOID, TEXTOID,       TEXTOID, NAMEOID,
+                       NAMEOID, INT4OID, XID8OID,      TEXTOID,       NAMEOID, TEXTOID,
                        TEXTOID, TEXTOID, TEXTOID,      TIMESTAMPTZOID};
     Datum values[n];
     char nulls[n + 1];
@@ -116,8 +116,8 @@ static void InsertOne(const AuditRecord *rec) {
         elems[i] = CStringGetTextDatum(rec->objects[i]);
     values[0] = TextOrNull(rec->action, &nulls[0]);
     values[1] = TextOrNull(rec->command_tag, &nulls[1]);
-    values[2] = PointerGetDatum(
-        construct_array(elems, rec->nobjects, TEXTOID, -1, false, TYPALIGN_INT));
+    values[2] =
+        PointerGetDatum(construct_array(elems, rec->nobjects, TEXTOID, -1, false, TYPALIGN_INT));
     values[3] = TextOrNull(rec->reason, &nulls[3]);
     values[4] = TextOrNull(rec->statement, &nulls[4]);
     values[5] = DirectFunctionCall1(namein, CStringGetDatum(rec->role_name));
@@ -127,8 +127,9 @@ static void InsertOne(const AuditRecord *rec) {
     if (rec->full_xid == 0)
         nulls[8] = 'n';
     values[9] = TextOrNull(rec->rule, &nulls[9]);
-    values[10] = rec->database_name ? DirectFunctionCall1(namein, CStringGetDatum(rec->database_name))
-                                    : (Datum)0;
+    values[10] = rec->database_name
+                     ? DirectFunctionCall1(namein, CStringGetDatum(rec->database_name))
+                     : (Datum)0;
     nulls[10] = rec->database_name ? ' ' : 'n';
     values[11] = TextOrNull(rec->application_name, &nulls[11]);
     values[12] = TextOrNull(rec->client_addr, &nulls[12]);
@@ -140,15 +141,22 @@ static void InsertOne(const AuditRecord *rec) {
     if (rec->occurred_at == 0)
         nulls[15] = 'n';
 
-    int rc = SPI_execute_with_args(
-        "INSERT INTO keel.guard_audit (action, command_tag, objects, reason, statement, "
-        "role_name, session_role, backend_pid, transaction_id, rule, database_name, "
-        "application_name, client_addr, wal_lsn, spool_id, occurred_at) "
-        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13::pg_catalog.inet, "
-        "$14::pg_catalog.pg_lsn, $15, "
-        "COALESCE($16, pg_catalog.clock_timestamp())) "
-        "ON CONFLICT (spool_id) DO NOTHING",
-        n, argtypes, values, nulls, false, 0);
+    /* keel's own table, reached through the extension's schema, whatever carries the name keel */
+    Oid nsp = KeelNamespace();
+    if (!OidIsValid(nsp))
+        ereport(ERROR, (errcode(ERRCODE_UNDEFINED_OBJECT),
+                        errmsg("extension \"keel\" is not installed in this database")));
+    const char *table = quote_qualified_identifier(get_namespace_name(nsp), "guard_audit");
+    char *sql =
+        psprintf("INSERT INTO %s (action, command_tag, objects, reason, statement, "
+                 "role_name, session_role, backend_pid, transaction_id, rule, database_name, "
+                 "application_name, client_addr, wal_lsn, spool_id, occurred_at) "
+                 "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13::pg_catalog.inet, "
+                 "$14::pg_catalog.pg_lsn, $15, "
+                 "COALESCE($16, pg_catalog.clock_timestamp())) "
+                 "ON CONFLICT (spool_id) DO NOTHING",
+                 table);
+    int rc = SPI_execute_with_args(sql, n, argtypes, values, nulls, false, 0);
     if (rc != SPI_OK_INSERT)
         elog(ERROR, "keel: insert into keel.guard_audit failed: %s", SPI_result_code_string(rc));
 }

@@ -41,8 +41,8 @@ static char *SpoolDir(Oid database) {
 
 static void EnsureDir(const char *path) {
     if (MakePGDirectory(path) < 0 && errno != EEXIST)
-        ereport(ERROR, (errcode_for_file_access(),
-                        errmsg("could not create directory \"%s\": %m", path)));
+        ereport(ERROR,
+                (errcode_for_file_access(), errmsg("could not create directory \"%s\": %m", path)));
 }
 
 /* Serialisation: each string is a flag byte ('n' NULL, 's' value) then the text and a NUL. */
@@ -140,9 +140,9 @@ static bool ReadSpooled(const char *path, const char *id, AuditRecord *rec) {
     if (magic == nullptr || strcmp(magic, kMagic) != 0)
         return false;
     memset(rec, 0, sizeof *rec);
-    const char **fields[] = {&rec->action,       &rec->command_tag,   &rec->reason,
-                             &rec->statement,    &rec->role_name,     &rec->session_role,
-                             &rec->rule,         &rec->database_name, &rec->application_name,
+    const char **fields[] = {&rec->action,     &rec->command_tag,   &rec->reason,
+                             &rec->statement,  &rec->role_name,     &rec->session_role,
+                             &rec->rule,       &rec->database_name, &rec->application_name,
                              &rec->client_addr};
     for (const char **f : fields)
         *f = GetString(&p, end);

@@ -31,9 +31,10 @@ Datum keel_guard_audit_append_only(PG_FUNCTION_ARGS) {
                      : TRIGGER_FIRED_BY_DELETE(trigdata->tg_event)   ? "DELETE"
                      : TRIGGER_FIRED_BY_TRUNCATE(trigdata->tg_event) ? "TRUNCATE"
                                                                      : "this change";
-    ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE), errmsg("keel.guard_audit is append-only"),
-                    errdetail("%s of audit rows is refused for every role.", op),
-                    errhint("Archive old rows with pg_dump or COPY instead.")));
+    ereport(ERROR,
+            (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE), errmsg("keel.guard_audit is append-only"),
+             errdetail("%s of audit rows is refused for every role.", op),
+             errhint("Archive old rows with pg_dump or COPY instead.")));
     PG_RETURN_NULL();
 }
 

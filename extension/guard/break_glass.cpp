@@ -17,7 +17,6 @@ extern "C" {
 PGDLLEXPORT Datum keel_allow_destructive(PG_FUNCTION_ARGS);
 }
 
-
 /*
  * keel.allow_destructive(reason text) RETURNS void
  *   Lets destructive DDL through until the current transaction ends (or the

@@ -25,8 +25,8 @@ namespace keel {
 
 int guard_mode = GUARD_ENFORCE;
 char *guard_admin_role = nullptr;
-static char *guard_rules_text = nullptr;              /* keel.guard_rules */
-static RuleLevel guard_rule_levels[kRuleCount];       /* parsed by its assign hook */
+static char *guard_rules_text = nullptr;        /* keel.guard_rules */
+static RuleLevel guard_rule_levels[kRuleCount]; /* parsed by its assign hook */
 
 RuleLevel RuleLevelNow(int rule) {
     RuleLevel level = guard_rule_levels[rule];
@@ -194,8 +194,7 @@ void InitGuard() {
         gettext_noop("A comma-separated list of rule=level, level error, warn or off, e.g. "
                      "'rename-column=warn, table-rewrite=off'. Rules not named keep their "
                      "default (error); keel.guard caps every level."),
-        &guard_rules_text, "", PGC_SUSET, 0, CheckGuardRules, AssignGuardRules,
-        nullptr);
+        &guard_rules_text, "", PGC_SUSET, 0, CheckGuardRules, AssignGuardRules, nullptr);
     DefineCustomStringVariable(
         "keel.admin_role", gettext_noop("Role whose members may call keel.allow_destructive()."),
         gettext_noop("Superusers may always call it."), &guard_admin_role, "keel_admin", PGC_SUSET,

@@ -107,8 +107,8 @@ void GuardVerdict(const char *tag, List *findings, bool audit);
  * rule, the command tag, pg_event_trigger_dropped_objects()'s object_type,
  * object_identity, address_names and address_args (Lists of char *).
  */
-void RememberDropped(int rule, const char *tag, const char *type, const char *identity,
-                     List *names, List *args);
+void RememberDropped(int rule, const char *tag, const char *type, const char *identity, List *names,
+                     List *args);
 /* CheckReplacements (pre-commit): KL001 for each remembered object not re-created. */
 void CheckReplacements();
 /* ForgetReplacements drops what was remembered (transaction end), or only what subid remembered. */
@@ -134,8 +134,8 @@ struct AuditRecord {
     const char *client_addr;
     const char *spool_id;
     int backend_pid;
-    uint64 full_xid;  /* 0 when the transaction has no xid yet */
-    XLogRecPtr lsn;   /* InvalidXLogRecPtr for none */
+    uint64 full_xid;   /* 0 when the transaction has no xid yet */
+    XLogRecPtr lsn;    /* InvalidXLogRecPtr for none */
     int64 occurred_at; /* TimestampTz; 0 for clock_timestamp() at insert */
     int nobjects;
     const char **objects;
@@ -151,7 +151,8 @@ AuditRecord MakeAuditRecord(const char *action, const char *command_tag, const c
  * the table). Uses SPI; the caller must not be connected to SPI.
  */
 void InsertAuditRow(const AuditRecord *rec);
-/* InsertAuditRows inserts nrecs rows (skipping spool ids already there); returns how many were new. */
+/* InsertAuditRows inserts nrecs rows (skipping spool ids already there); returns how many were new.
+ */
 int64 InsertAuditRows(const AuditRecord *recs, int nrecs);
 
 /* KeelExtensionOwner returns the role owning extension keel; SPI must be connected. */

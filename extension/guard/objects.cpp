@@ -183,7 +183,8 @@ Oid KeelNamespace() {
     Relation rel = table_open(ExtensionRelationId, AccessShareLock);
     SysScanDesc scan = systable_beginscan(rel, ExtensionOidIndexId, true, nullptr, 1, &key);
     HeapTuple tup = systable_getnext(scan);
-    Oid nsp = HeapTupleIsValid(tup) ? ((Form_pg_extension)GETSTRUCT(tup))->extnamespace : InvalidOid;
+    Oid nsp =
+        HeapTupleIsValid(tup) ? ((Form_pg_extension)GETSTRUCT(tup))->extnamespace : InvalidOid;
     systable_endscan(scan);
     table_close(rel, AccessShareLock);
     return nsp;

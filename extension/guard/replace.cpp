@@ -52,8 +52,8 @@ static List *CopyStrings(List *in) {
     return out;
 }
 
-void RememberDropped(int rule, const char *tag, const char *type, const char *identity,
-                     List *names, List *args) {
+void RememberDropped(int rule, const char *tag, const char *type, const char *identity, List *names,
+                     List *args) {
     MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
     Dropped *d = (Dropped *)palloc(sizeof(Dropped));
     d->rule = rule;
@@ -102,8 +102,8 @@ static Oid RelationBack(List *names, const char *relkinds) {
 /* FunctionBack: a routine of the same name and argument types, and the same prokind, exists. */
 static bool FunctionBack(const Dropped *d) {
     ObjectWithArgs *owa = makeNode(ObjectWithArgs);
-    owa->objname = list_make2(makeString(pstrdup(Name(d->names, 0))),
-                              makeString(pstrdup(Name(d->names, 1))));
+    owa->objname =
+        list_make2(makeString(pstrdup(Name(d->names, 0))), makeString(pstrdup(Name(d->names, 1))));
     ListCell *lc;
     foreach (lc, d->args)
         owa->objargs = lappend(owa->objargs, typeStringToTypeName((const char *)lfirst(lc)));
@@ -135,8 +135,9 @@ static bool IsBack(const Dropped *d) {
         if (!OidIsValid(relid))
             return false;
         const char *name = Name(d->names, 2);
-        return strcmp(t, "trigger") == 0 ? OidIsValid(get_trigger_oid(relid, name, true))
-                                         : OidIsValid(get_relation_constraint_oid(relid, name, true));
+        return strcmp(t, "trigger") == 0
+                   ? OidIsValid(get_trigger_oid(relid, name, true))
+                   : OidIsValid(get_relation_constraint_oid(relid, name, true));
     }
     if (strcmp(t, "type") == 0 || strcmp(t, "domain") == 0 || strcmp(t, "composite type") == 0) {
         TypeName *tn = typeStringToTypeName(Name(d->names, 0));

@@ -59,7 +59,8 @@ static List *TamperFinding(const char *name) {
     return AddFinding(NIL, kRuleGuardTamper, psprintf("event trigger %s", quote_identifier(name)));
 }
 
-/* CollectTruncate lists the tables TRUNCATE would empty (children, and CASCADE's referencing tables). */
+/* CollectTruncate lists the tables TRUNCATE would empty (children, and CASCADE's referencing
+ * tables). */
 static List *CollectTruncate(TruncateStmt *stmt) {
     List *relids = NIL;
     ListCell *lc;
@@ -68,8 +69,8 @@ static List *CollectTruncate(TruncateStmt *stmt) {
         Oid relid = RangeVarGetRelid(rv, NoLock, true);
         if (!OidIsValid(relid))
             continue; /* PostgreSQL raises its own error */
-        relids = list_concat_unique_oid(relids, rv->inh ? find_all_inheritors(relid, NoLock, nullptr)
-                                                        : list_make1_oid(relid));
+        relids = list_concat_unique_oid(
+            relids, rv->inh ? find_all_inheritors(relid, NoLock, nullptr) : list_make1_oid(relid));
     }
     if (stmt->behavior == DROP_CASCADE) {
         /* as ExecuteTruncateGuts: repeat until no new referencing table appears */
@@ -102,7 +103,8 @@ static List *CollectDropDatabase(DropdbStmt *stmt) {
     Oid db = get_database_oid(stmt->dbname, true);
     if (!OidIsValid(db) || !pg_database_ownercheck(db, GetUserId()))
         return NIL;
-    return AddFinding(NIL, kRuleDropDatabase, psprintf("database %s", quote_identifier(stmt->dbname)));
+    return AddFinding(NIL, kRuleDropDatabase,
+                      psprintf("database %s", quote_identifier(stmt->dbname)));
 }
 
 static List *CollectDropRole(DropRoleStmt *stmt) {
@@ -230,8 +232,9 @@ static void KeelProcessUtility(PlannedStmt *pstmt, const char *queryString, bool
     prev_process_utility(pstmt, queryString, readOnlyTree, context, params, queryEnv, dest, qc);
     if (lowering != nullptr && IsTransactionState() && !RecoveryInProgress() &&
         OidIsValid(KeelExtensionOid())) {
-        AuditRecord rec = MakeAuditRecord("guard_lowered", GetCommandTagName(CreateCommandTag(tree)),
-                                          nullptr, list_make1(lowering), nullptr);
+        AuditRecord rec =
+            MakeAuditRecord("guard_lowered", GetCommandTagName(CreateCommandTag(tree)), nullptr,
+                            list_make1(lowering), nullptr);
         InsertAuditRow(&rec);
     }
 }

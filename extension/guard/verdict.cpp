@@ -14,7 +14,6 @@ extern "C" {
 
 #include "guard/guard_internal.hpp"
 
-
 namespace keel {
 
 /* Most objects named in a DETAIL; the rest are counted (the audit row keeps more). */
@@ -146,12 +145,12 @@ void GuardVerdict(const char *tag, List *findings, bool audit) {
         return;
     Selection warned = Select(findings, RuleLevel::Warn);
     if (warned.objects != NIL) {
-        ereport(WARNING, (errcode(ERRCODE_WARNING),
-                          errmsg("destructive DDL allowed at level warn: %s (rule %s)", tag,
-                                 warned.rules),
-                          errdetail("It destroys or breaks %s.", DescribeObjects(warned.objects)),
-                          errhint("Set keel.guard to enforce and the rule to error in "
-                                  "keel.guard_rules to refuse it.")));
+        ereport(WARNING,
+                (errcode(ERRCODE_WARNING),
+                 errmsg("destructive DDL allowed at level warn: %s (rule %s)", tag, warned.rules),
+                 errdetail("It destroys or breaks %s.", DescribeObjects(warned.objects)),
+                 errhint("Set keel.guard to enforce and the rule to error in "
+                         "keel.guard_rules to refuse it.")));
         AuditRecord rec = MakeAuditRecord("warned", tag, warned.rules, warned.objects, nullptr);
         InsertAuditRow(&rec);
     }

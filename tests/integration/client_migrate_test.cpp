@@ -337,3 +337,39 @@ TEST(ClientMigrate, OrdinaryRoleRunsTheSeedFolder) {
     Exec(admin.get(), "DROP DATABASE keel_it_mig_role WITH (FORCE)");
     Exec(admin.get(), "DROP ROLE keel_it_migrator");
 }
+
+/*
+ * A migration that drops a view and re-creates it under the same name in the
+ * same file is a replacement and applies; one that only drops it is refused
+ * (rule drop-view) at the end of its transaction, and nothing of it stays
+ * (issue 5: 9 of a real project's 45 refusals were such replacements).
+ */
+TEST(ClientMigrate, ViewReplacedInOneFileAppliesAndDroppedAloneIsRefused) {
+    std::string db = ScratchDatabase("keel_it_mig_replace", true);
+    TempDir dir("replace");
+    dir.Write("0001_base.sql",
+              "CREATE TABLE it_orders (id int, total int);\n"
+              "CREATE VIEW it_totals AS SELECT id, total FROM it_orders;\n"
+              "CREATE MATERIALIZED VIEW it_summary AS SELECT count(*) AS n FROM it_orders;\n");
+    dir.Write("0002_replace.sql",
+              "DROP VIEW it_totals;\n"
+              "CREATE VIEW it_totals AS SELECT id, total, total * 2 AS doubled FROM it_orders;\n"
+              "DROP MATERIALIZED VIEW it_summary;\n"
+              "CREATE MATERIALIZED VIEW it_summary AS SELECT count(*) AS n, sum(total) AS s FROM "
+              "it_orders;\n");
+    dir.Write("0003_drop_only.sql", "CREATE TABLE it_more (id int);\nDROP VIEW it_totals;\n");
+    KeelRun run = RunKeel(db, "migrate --dir " + dir.path.string());
+    EXPECT_EQ(run.exit_code, 1) << run.out;
+    EXPECT_TRUE(Contains(run.out, "applied 0002_replace.sql")) << run.out;
+    EXPECT_TRUE(Contains(run.err, "0003_drop_only.sql")) << run.err;
+    EXPECT_TRUE(Contains(run.err, "rule drop-view")) << run.err;
+    EXPECT_TRUE(Contains(run.err, "KL001")) << run.err;
+
+    auto conn = Connect("keel_it_mig_replace");
+    EXPECT_EQ(HistoryStatus(conn.get(), "2"), "applied");
+    EXPECT_EQ(HistoryStatus(conn.get(), "3"), "failed");
+    EXPECT_EQ(ScalarText(conn.get(), "SELECT count(*) FROM information_schema.columns "
+                                     "WHERE table_name = 'it_totals'"),
+              "3");
+    EXPECT_EQ(ScalarText(conn.get(), "SELECT to_regclass('it_more') IS NULL"), "t");
+}

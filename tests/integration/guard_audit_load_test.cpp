@@ -35,7 +35,8 @@ int Refuse(PGconn *conn, int n) {
     for (int i = 0; i < n; i++) {
         Result res(PQexec(conn, "DROP TABLE precious"), &PQclear);
         const char *state = PQresultErrorField(res.get(), PG_DIAG_SQLSTATE);
-        if (PQresultStatus(res.get()) == PGRES_FATAL_ERROR && state && std::string(state) == "KL001")
+        if (PQresultStatus(res.get()) == PGRES_FATAL_ERROR && state &&
+            std::string(state) == "KL001")
             refused++;
     }
     return refused;
@@ -94,8 +95,9 @@ TEST_F(GuardAuditLoad, RefusalWhileParallelQueryHoldsWorkerSlots) {
     while (Result(PQgetResult(busy.get()), &PQclear))
         ;
     Exec(conn.get(), "SELECT keel.guard_audit_flush()");
-    EXPECT_EQ(ScalarText(conn.get(), "SELECT count(*) FROM keel.guard_audit WHERE action = 'blocked'"),
-              "5");
+    EXPECT_EQ(
+        ScalarText(conn.get(), "SELECT count(*) FROM keel.guard_audit WHERE action = 'blocked'"),
+        "5");
 }
 
 } // namespace

@@ -47,15 +47,16 @@ TEST(GuardRules, ParseRejectsBadItemsWithOneMessage) {
     EXPECT_STREQ(error, "unknown level \"maybe\" for rule \"drop-table\"");
     EXPECT_FALSE(keel::ParseRuleLevels("drop-table", levels, error, sizeof error));
     EXPECT_STREQ(error, "item \"drop-table\" is not rule=level");
-    EXPECT_FALSE(keel::ParseRuleLevels("drop-table=warn,,truncate=off", levels, error, sizeof error));
+    EXPECT_FALSE(
+        keel::ParseRuleLevels("drop-table=warn,,truncate=off", levels, error, sizeof error));
     EXPECT_STREQ(error, "empty item in the list");
 }
 
 TEST(GuardRules, BlankReasons) {
     EXPECT_TRUE(keel::IsBlankReason(""));
     EXPECT_TRUE(keel::IsBlankReason("  \t\n"));
-    EXPECT_TRUE(keel::IsBlankReason("\xC2\xA0"));             // U+00A0
-    EXPECT_TRUE(keel::IsBlankReason("\xE2\x80\x8B \xC2\xA0")); // U+200B, U+00A0
+    EXPECT_TRUE(keel::IsBlankReason("\xC2\xA0"));                 // U+00A0
+    EXPECT_TRUE(keel::IsBlankReason("\xE2\x80\x8B \xC2\xA0"));    // U+200B, U+00A0
     EXPECT_TRUE(keel::IsBlankReason("\xE3\x80\x80\xEF\xBB\xBF")); // U+3000, U+FEFF
     EXPECT_FALSE(keel::IsBlankReason("ticket 42"));
     EXPECT_FALSE(keel::IsBlankReason("\xC2\xA0x"));
