@@ -19,12 +19,13 @@ SELECT action, rule, command_tag, objects, reason, database_name = current_datab
 FROM keel.guard_audit WHERE id > :audit_mark ORDER BY id;
 
 -- Blocked rows go through the spool, and the background worker has already
--- moved them into the table when the ERROR arrives (nothing left to flush).
--- (guard_hook, run with the library preloaded and no worker slot, tests the
--- other path: the row waits in the spool and is logged.)
+-- moved them into the table when the ERROR arrives: nothing is left to flush.
+-- With no worker slot (regress/preload.conf) the row waits in the spool until
+-- the flush (guard_hook counts that path).
 CREATE TABLE audited (id int);
 DROP TABLE audited;
-SELECT keel.guard_audit_flush() AS left_in_spool;
+SELECT CASE current_setting('max_worker_processes') WHEN '0' THEN keel.guard_audit_flush() = 1
+            ELSE keel.guard_audit_flush() = 0 END AS written_by_worker_or_flushed;
 SELECT action, rule, spool_id IS NOT NULL AS spooled, application_name
 FROM keel.guard_audit WHERE id > :audit_mark AND action = 'blocked' ORDER BY id;
 -- A second flush inserts nothing twice.
@@ -38,7 +39,8 @@ BEGIN READ WRITE;
 DROP TABLE audited;
 ROLLBACK;
 SET default_transaction_read_only = off;
-SELECT keel.guard_audit_flush() AS left_in_spool;
+SELECT CASE current_setting('max_worker_processes') WHEN '0' THEN keel.guard_audit_flush() = 1
+            ELSE keel.guard_audit_flush() = 0 END AS written_by_worker_or_flushed;
 SELECT count(*) AS blocked_rows FROM keel.guard_audit
 WHERE id > :audit_mark AND action = 'blocked' AND objects = '{"table public.audited"}';
 ALTER DATABASE :"dbname" RESET default_transaction_read_only;
@@ -49,8 +51,11 @@ UPDATE keel.guard_audit SET reason = 'edited';
 \echo SQLSTATE :LAST_ERROR_SQLSTATE
 DELETE FROM keel.guard_audit;
 \echo SQLSTATE :LAST_ERROR_SQLSTATE
+BEGIN;
+SET LOCAL keel.guard_rules = 'truncate=off';  -- preloaded, the hook's truncate rule would refuse first
 TRUNCATE keel.guard_audit;
 \echo SQLSTATE :LAST_ERROR_SQLSTATE
+ROLLBACK;
 SET session_replication_role = replica;
 DELETE FROM keel.guard_audit;
 \echo SQLSTATE :LAST_ERROR_SQLSTATE

@@ -31,7 +31,7 @@ LANGUAGE sql AS $$
                    (SELECT string_agg(con.conname || ' ' || pg_get_constraintdef(con.oid), ', ' ORDER BY con.conname)
                     FROM pg_constraint con WHERE con.conrelid = m.objid) END,
                CASE WHEN m.classid = 'pg_class'::regclass THEN
-                   (SELECT string_agg(pg_get_indexdef(ix.indexrelid), ', ' ORDER BY 1)
+                   (SELECT string_agg(pg_get_indexdef(ix.indexrelid), ', ' ORDER BY pg_get_indexdef(ix.indexrelid))
                     FROM pg_index ix WHERE ix.indrelid = m.objid) END,
                CASE WHEN m.classid = 'pg_class'::regclass THEN
                    (SELECT string_agg(pg_get_triggerdef(t.oid) || ' enabled ' || t.tgenabled::text, ', ' ORDER BY t.tgname)
