@@ -210,7 +210,15 @@ static List *CollectDrop(DropStmt *stmt) {
         if (rule < 0 && stmt->removeType == OBJECT_INDEX && stmt->concurrent)
             rule = kRuleDropIndex;
         findings = AddFinding(findings, rule >= 0 ? rule : kCollateral, DescribeObject(&addr));
-        findings = AddDependents(findings, &addr, stmt->behavior == DROP_CASCADE);
+        /*
+         * Without CASCADE only an extension's members and a table's partitions
+         * and owned sequences go with it: a view or function alone needs no
+         * dependency walk (the replacement check judges it at COMMIT).
+         */
+        bool cascade = stmt->behavior == DROP_CASCADE;
+        if (cascade || addr.classId == ExtensionRelationId ||
+            DataRule(addr.classId, addr.objectId, 0) >= 0)
+            findings = AddDependents(findings, &addr, cascade);
     }
     return findings;
 }
