@@ -4,17 +4,23 @@
  *     keel [--db CONNINFO|URI] install
  *     keel [--db ...] migrate --dir DIR
  *     keel [--db ...] status [--dir DIR] [--json]
+ *     keel lint [FILES|DIRS...] [--format F] [--rule name=level]... [--list-rules]
  *     keel --version
  *   Connection: --db, else DATABASE_URL, else the PG* environment and service
- *   files (DESIGN.md, "Client"). Exit codes: 0 success; 1 failure (one line
- *   "keel: ..." on stderr); 2 usage error; 3 keel status found checksum
+ *   files (DESIGN.md, "Client"); keel lint needs no database. Exit codes: 0
+ *   success; 1 failure (one line "keel: ..." on stderr), or keel lint found
+ *   an error-level finding; 2 usage error; 3 keel status found checksum
  *   mismatches or file problems (report still printed).
  */
 #include "lib/commands.hpp"
 #include "lib/connection.hpp"
+#include "lint/lint.hpp"
 
 #include <CLI/CLI.hpp>
+#include <unistd.h>
 
+#include <algorithm>
+#include <filesystem>
 #include <iostream>
 
 namespace {
@@ -24,6 +30,57 @@ constexpr const char *kVersion = "keel 0.2.0";
 int Fail(const std::string &message) {
     std::cerr << "keel: " << message << std::endl;
     return 1;
+}
+
+/* RunLint runs keel lint; returns the exit code (0 clean, 1 error-level findings, 2 usage). */
+int RunLint(const std::vector<std::string> &paths, const std::string &format_name,
+            const std::vector<std::string> &rules, bool list) {
+    using namespace keel::lint;
+    if (list) {
+        for (const RuleDescription &r : ListRules())
+            std::cout << r.name << "\t" << LevelName(r.level) << "\t"
+                      << (r.guard ? "guard" : "lint") << "\t" << r.summary << "\n";
+        return 0;
+    }
+    Format format;
+    if (!ParseFormat(format_name, &format)) {
+        std::cerr << "keel: lint: unknown format \"" << format_name
+                  << "\" (text, json, github, gcc, sarif)" << std::endl;
+        return 2;
+    }
+    Options options;
+    for (const std::string &item : rules) {
+        size_t eq = item.find('=');
+        Level level;
+        std::string name = item.substr(0, eq);
+        if (eq == std::string::npos || !ParseLevel(item.substr(eq + 1), &level)) {
+            std::cerr << "keel: lint: --rule needs name=level (error, warning, off), not \"" << item
+                      << "\"" << std::endl;
+            return 2;
+        }
+        if (keel::lint::ListRules().end() ==
+            std::find_if(ListRules().begin(), ListRules().end(),
+                         [&](const RuleDescription &r) { return r.name == name; })) {
+            std::cerr << "keel: lint: unknown rule \"" << name << "\" (keel lint --list-rules)"
+                      << std::endl;
+            return 2;
+        }
+        options.levels[name] = level;
+    }
+    std::vector<std::filesystem::path> targets(paths.begin(), paths.end());
+    if (targets.empty())
+        targets.push_back("migrations");
+    try {
+        Report report = LintPaths(targets, options);
+        WriteReport(report, format, format == Format::Text && isatty(STDOUT_FILENO), std::cout);
+        return report.errors() > 0 ? 1 : 0;
+    } catch (const UsageError &e) {
+        std::cerr << "keel: lint: " << e.what() << std::endl;
+        return 2;
+    } catch (const std::exception &e) {
+        std::cerr << "keel: lint: " << e.what() << std::endl;
+        return 2;
+    }
 }
 
 } // namespace
@@ -52,6 +109,16 @@ int main(int argc, char **argv) {
     status->add_option("--dir", status_dir, "folder to compare with the history");
     status->add_flag("--json", status_json, "print a JSON report");
 
+    std::vector<std::string> lint_paths, lint_rules;
+    std::string lint_format = "text";
+    bool lint_list = false;
+    CLI::App *lint = app.add_subcommand(
+        "lint", "check migration files for destructive and lock-heavy statements (no database)");
+    lint->add_option("paths", lint_paths, "files and folders (default: migrations)");
+    lint->add_option("--format", lint_format, "text (default), json, github, gcc or sarif");
+    lint->add_option("--rule", lint_rules, "name=level (error, warning, off); repeatable");
+    lint->add_flag("--list-rules", lint_list, "print every rule with its default level");
+
     try {
         app.parse(argc, argv);
     } catch (const CLI::Success &e) {
@@ -60,6 +127,9 @@ int main(int argc, char **argv) {
         app.exit(e);
         return 2;
     }
+
+    if (*lint)
+        return RunLint(lint_paths, lint_format, lint_rules, lint_list);
 
     try {
         keel::client::Connection conn = keel::client::Connection::Open(db);
