@@ -58,8 +58,8 @@ int RunLint(const std::vector<std::string> &paths, const std::string &format_nam
                       << "\"" << std::endl;
             return 2;
         }
-        if (keel::lint::ListRules().end() ==
-            std::find_if(ListRules().begin(), ListRules().end(),
+        const std::vector<RuleDescription> all = ListRules();
+        if (std::none_of(all.begin(), all.end(),
                          [&](const RuleDescription &r) { return r.name == name; })) {
             std::cerr << "keel: lint: unknown rule \"" << name << "\" (keel lint --list-rules)"
                       << std::endl;
@@ -116,7 +116,10 @@ int main(int argc, char **argv) {
         "lint", "check migration files for destructive and lock-heavy statements (no database)");
     lint->add_option("paths", lint_paths, "files and folders (default: migrations)");
     lint->add_option("--format", lint_format, "text (default), json, github, gcc or sarif");
-    lint->add_option("--rule", lint_rules, "name=level (error, warning, off); repeatable");
+    lint->add_option("--rule", lint_rules, "name=level (error, warning, off); repeatable")
+        ->expected(1)
+        ->allow_extra_args(false)
+        ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
     lint->add_flag("--list-rules", lint_list, "print every rule with its default level");
 
     try {

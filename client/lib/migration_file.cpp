@@ -118,6 +118,11 @@ Directives ParseDirectives(std::string_view contents, const std::string &file_na
             leading = false;
         if (!body)
             continue;
+        /* "-- keel:allow <rule> \"reason\"" is a keel lint waiver, not a directive: it goes
+         * before the statement it waives, anywhere in the file. */
+        std::string_view head = body->substr(0, body->find_first_of(" \t"));
+        if (head == "allow")
+            continue;
         if (!leading)
             throw FileError(file_name, line_no,
                             "keel directive after the first statement; directives must be "

@@ -80,7 +80,8 @@ class FileError : public std::runtime_error {
  * none belong), a repeated no-transaction or allow-destructive, a file that
  * supersedes its own version (own_version, canonical), allow-destructive
  * combined with no-transaction (the break-glass lasts one transaction), and
- * for a "-- keel:" directive line after the first statement.
+ * for a "-- keel:" directive line after the first statement. keel lint's
+ * waivers ("-- keel:allow <rule> \"reason\"") are not directives and are skipped.
  */
 Directives ParseDirectives(std::string_view contents, const std::string &file_name,
                            const std::string &own_version);

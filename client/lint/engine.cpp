@@ -274,7 +274,8 @@ class Engine {
         LintParsed(contents, file_name, version, Parse(contents));
     }
 
-    /* LintParsed lints a file whose parse (Parse(contents)) was done beforehand, maybe on another thread. */
+    /* LintParsed lints a file whose parse (Parse(contents)) was done beforehand, maybe on another
+     * thread. */
     void LintParsed(const std::string &contents, const std::string &file_name,
                     const std::string &version, const Parsed &parsed) {
         report_->files++;

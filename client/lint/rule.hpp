@@ -93,7 +93,12 @@ const std::vector<const Rule *> &AllRules();
 /* FindRule returns the rule called name, or nullptr. */
 const Rule *FindRule(const std::string &name);
 
-/* ---- parse-tree helpers shared by the rules (rules/tree.cpp) ---- */
+/* ---- parse-tree helpers shared by the rules (tree.cpp) ---- */
+
+/* Has: a protobuf string field is set (libpg_query leaves absent ones empty, not NULL). */
+inline bool Has(const char *s) {
+    return s && *s;
+}
 
 /* RelationKey names a relation for context matching: "rel" for public or unqualified, else
  * "schema.rel". */

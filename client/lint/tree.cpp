@@ -142,7 +142,7 @@ std::vector<ObjectRef> CreatedObjects(const PgQuery__Node *node) {
         break;
     case PG_QUERY__NODE__NODE_INDEX_STMT: {
         const auto *s = node->index_stmt;
-        if (s->idxname) {
+        if (Has(s->idxname)) {
             std::string schema =
                 s->relation && s->relation->schemaname ? s->relation->schemaname : "";
             out.push_back({"index", schema.empty() || schema == "public"
@@ -190,7 +190,7 @@ std::vector<ObjectRef> CreatedObjects(const PgQuery__Node *node) {
             const auto *cmd = s->cmds[i]->alter_table_cmd;
             if (cmd && cmd->subtype == PG_QUERY__ALTER_TABLE_TYPE__AT_AddConstraint && cmd->def &&
                 cmd->def->node_case == PG_QUERY__NODE__NODE_CONSTRAINT &&
-                cmd->def->constraint->conname)
+                Has(cmd->def->constraint->conname))
                 out.push_back({"constraint", std::string(cmd->def->constraint->conname) + " on " +
                                                  KeyOf(s->relation)});
         }

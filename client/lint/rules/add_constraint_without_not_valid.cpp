@@ -19,7 +19,7 @@ static void Check(const Rule &self, const Stmt &stmt, Context &ctx, Emitter &out
         if (ctx.IsNew("table", table))
             return;
         const PgQuery__Constraint *c = cmd->def->constraint;
-        std::string name = c->conname ? std::string(" ") + c->conname : "";
+        std::string name = Has(c->conname) ? std::string(" ") + c->conname : "";
         switch (c->contype) {
         case PG_QUERY__CONSTR_TYPE__CONSTR_FOREIGN:
         case PG_QUERY__CONSTR_TYPE__CONSTR_CHECK:
@@ -34,7 +34,7 @@ static void Check(const Rule &self, const Stmt &stmt, Context &ctx, Emitter &out
             break;
         case PG_QUERY__CONSTR_TYPE__CONSTR_UNIQUE:
         case PG_QUERY__CONSTR_TYPE__CONSTR_PRIMARY:
-            if (!c->indexname)
+            if (!Has(c->indexname))
                 out.Report(self, stmt,
                            std::string(c->contype == PG_QUERY__CONSTR_TYPE__CONSTR_UNIQUE
                                            ? "ADD UNIQUE"

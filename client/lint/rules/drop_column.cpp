@@ -17,7 +17,7 @@ static const char *kHelp = "Stop reading and writing the column first; drop it i
 
 static void Check(const Rule &self, const Stmt &stmt, Context &ctx, Emitter &out) {
     ForEachCmd(stmt, [&](const PgQuery__AlterTableStmt *s, const PgQuery__AlterTableCmd *cmd) {
-        if (cmd->subtype != PG_QUERY__ALTER_TABLE_TYPE__AT_DropColumn || !cmd->name)
+        if (cmd->subtype != PG_QUERY__ALTER_TABLE_TYPE__AT_DropColumn || !Has(cmd->name))
             return;
         std::string table = KeyOf(s->relation);
         if (ctx.IsNew("table", table) || ctx.IsNew("type", table))

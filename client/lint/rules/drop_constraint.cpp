@@ -10,7 +10,7 @@ namespace keel::lint {
 
 static void Check(const Rule &self, const Stmt &stmt, Context &ctx, Emitter &out) {
     ForEachCmd(stmt, [&](const PgQuery__AlterTableStmt *s, const PgQuery__AlterTableCmd *cmd) {
-        if (cmd->subtype != PG_QUERY__ALTER_TABLE_TYPE__AT_DropConstraint || !cmd->name)
+        if (cmd->subtype != PG_QUERY__ALTER_TABLE_TYPE__AT_DropConstraint || !Has(cmd->name))
             return;
         std::string table = KeyOf(s->relation);
         std::string key = std::string(cmd->name) + " on " + table;

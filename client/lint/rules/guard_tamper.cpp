@@ -58,7 +58,8 @@ static void Check(const Rule &self, const Stmt &stmt, Context &, Emitter &out) {
         ForEachCmd(stmt, [&](const PgQuery__AlterTableStmt *s, const PgQuery__AlterTableCmd *cmd) {
             bool trig = cmd->subtype >= PG_QUERY__ALTER_TABLE_TYPE__AT_EnableTrig &&
                         cmd->subtype <= PG_QUERY__ALTER_TABLE_TYPE__AT_DisableTrigUser;
-            if (trig && s->relation && s->relation->schemaname && KeelName(s->relation->schemaname))
+            if (trig && s->relation && Has(s->relation->schemaname) &&
+                KeelName(s->relation->schemaname))
                 out.Report(self, stmt,
                            "changing the triggers of " + KeyOf(s->relation) +
                                " switches off keel's append-only protection",

@@ -8,7 +8,8 @@
 namespace keel::lint {
 
 static void Check(const Rule &self, const Stmt &stmt, Context &ctx, Emitter &out) {
-    if (!Is(stmt, PG_QUERY__NODE__NODE_ALTER_ENUM_STMT) || !stmt.node->alter_enum_stmt->old_val)
+    if (!Is(stmt, PG_QUERY__NODE__NODE_ALTER_ENUM_STMT) ||
+        !Has(stmt.node->alter_enum_stmt->old_val))
         return;
     const auto *s = stmt.node->alter_enum_stmt;
     std::string type = KeyOfNames(s->n_type_name, s->type_name);

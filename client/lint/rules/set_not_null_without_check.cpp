@@ -33,19 +33,19 @@ static void Check(const Rule &self, const Stmt &stmt, Context &ctx, Emitter &out
                 return;
             if (!c->skip_validation)
                 ctx.not_null_checks.insert(table + "." + col);
-            else if (c->conname)
+            else if (Has(c->conname))
                 ctx.unvalidated_checks[table + ":" + c->conname] = table + "." + col;
             return;
         }
         if ((cmd->subtype == PG_QUERY__ALTER_TABLE_TYPE__AT_ValidateConstraint ||
              cmd->subtype == PG_QUERY__ALTER_TABLE_TYPE__AT_ValidateConstraintRecurse) &&
-            cmd->name) {
+            Has(cmd->name)) {
             auto it = ctx.unvalidated_checks.find(table + ":" + cmd->name);
             if (it != ctx.unvalidated_checks.end())
                 ctx.not_null_checks.insert(it->second);
             return;
         }
-        if (cmd->subtype != PG_QUERY__ALTER_TABLE_TYPE__AT_SetNotNull || !cmd->name ||
+        if (cmd->subtype != PG_QUERY__ALTER_TABLE_TYPE__AT_SetNotNull || !Has(cmd->name) ||
             ctx.IsNew("table", table) || ctx.not_null_checks.count(table + "." + cmd->name))
             return;
         out.Report(

@@ -1,0 +1,2 @@
+-- expect: add-column-not-null-without-default
+ALTER TABLE users ADD COLUMN tenant_id bigint NOT NULL;

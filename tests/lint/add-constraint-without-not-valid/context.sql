@@ -1,0 +1,2 @@
+CREATE TABLE t (a int, b int);
+ALTER TABLE t ADD CONSTRAINT t_a CHECK (a > 0);

@@ -1,0 +1,5 @@
+-- keel:no-transaction
+BEGIN;
+-- expect: concurrently-in-transaction
+CREATE INDEX CONCURRENTLY orders_total_idx ON orders (total);
+COMMIT;

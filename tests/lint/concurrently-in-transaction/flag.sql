@@ -1,0 +1,2 @@
+-- expect: concurrently-in-transaction
+CREATE INDEX CONCURRENTLY orders_total_idx ON orders (total);

@@ -1,0 +1,3 @@
+-- keel:no-transaction
+CREATE INDEX CONCURRENTLY orders_total_idx ON orders (total);
+REINDEX INDEX CONCURRENTLY orders_total_idx;

@@ -1,0 +1,2 @@
+-- keel:no-transaction
+CREATE INDEX CONCURRENTLY orders_total_idx ON orders (total);

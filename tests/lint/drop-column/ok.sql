@@ -1,0 +1,3 @@
+ALTER TABLE users ADD COLUMN bio text;
+CREATE TABLE t (a int, b int);
+ALTER TABLE t DROP COLUMN b;

@@ -1,0 +1,3 @@
+-- keel:no-transaction
+-- expect: drop-database
+DROP DATABASE analytics;

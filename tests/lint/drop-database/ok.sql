@@ -1,0 +1,2 @@
+-- keel:no-transaction
+CREATE DATABASE analytics;

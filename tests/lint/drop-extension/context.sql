@@ -1,0 +1,2 @@
+-- keel itself is guard-tamper, not drop-extension
+DROP EXTENSION keel;

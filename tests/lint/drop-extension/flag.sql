@@ -1,0 +1,2 @@
+-- expect: drop-extension
+DROP EXTENSION pgcrypto;

@@ -1,0 +1,2 @@
+DROP EXTENSION pgcrypto;
+CREATE EXTENSION pgcrypto;

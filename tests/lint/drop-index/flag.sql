@@ -1,0 +1,2 @@
+-- expect: drop-index
+DROP INDEX users_email_idx;

@@ -1,0 +1,2 @@
+DROP INDEX users_email_idx;
+CREATE INDEX users_email_idx ON users (lower(email));

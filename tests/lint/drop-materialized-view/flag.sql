@@ -1,0 +1,2 @@
+-- expect: drop-materialized-view
+DROP MATERIALIZED VIEW plan_counts;

@@ -1,0 +1,2 @@
+-- expect: drop-role
+DROP ROLE IF EXISTS a, b;

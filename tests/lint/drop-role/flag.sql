@@ -1,0 +1,4 @@
+-- expect: drop-role
+DROP ROLE reporting_ro;
+-- expect: drop-role
+DROP USER old_app;

@@ -1,0 +1,2 @@
+CREATE ROLE reporting_ro;
+ALTER ROLE reporting_ro NOLOGIN;

@@ -1,0 +1,2 @@
+DROP SCHEMA reporting;
+CREATE SCHEMA reporting;

@@ -1,0 +1,4 @@
+CREATE SEQUENCE a;
+DROP SEQUENCE a;
+-- expect: drop-sequence
+DROP SEQUENCE b;

@@ -1,0 +1,1 @@
+CREATE TABLE staging_rows (id int);

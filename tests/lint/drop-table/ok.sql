@@ -1,0 +1,4 @@
+CREATE TABLE scratch (id int);
+DROP TABLE scratch;
+DROP VIEW IF EXISTS v;
+CREATE VIEW v AS SELECT 1;

@@ -1,0 +1,2 @@
+-- expect: drop-trigger
+DROP TRIGGER audit_changes ON orders;

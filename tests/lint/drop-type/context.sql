@@ -1,0 +1,2 @@
+CREATE TYPE tmp_kind AS ENUM ('a');
+DROP TYPE tmp_kind;

@@ -1,0 +1,4 @@
+-- expect: drop-type
+DROP TYPE mood;
+-- expect: drop-type
+DROP DOMAIN email_address;

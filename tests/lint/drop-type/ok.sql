@@ -1,0 +1,2 @@
+DROP TYPE mood;
+CREATE TYPE mood AS ENUM ('happy', 'sad');

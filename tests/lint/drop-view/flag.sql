@@ -1,0 +1,3 @@
+-- expect: drop-view
+DROP VIEW billing_plans;
+CREATE TABLE x (id int);

@@ -1,0 +1,2 @@
+DROP VIEW billing_plans;
+CREATE VIEW billing_plans AS SELECT 1 AS x;

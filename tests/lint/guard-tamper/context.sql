@@ -1,0 +1,2 @@
+-- expect: guard-tamper
+ALTER SCHEMA keel RENAME TO keel_old;

@@ -1,0 +1,3 @@
+-- expect: invalid-directive
+-- keel:no-transactions
+SELECT 1;

@@ -1,0 +1,3 @@
+-- expect: invalid-directive
+-- keel:allow-destructive
+DROP TABLE accounts;

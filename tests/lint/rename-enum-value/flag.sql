@@ -1,0 +1,2 @@
+-- expect: rename-enum-value
+ALTER TYPE mood RENAME VALUE 'sad' TO 'blue';

@@ -1,0 +1,1 @@
+CREATE TABLE draft_table (a int);

@@ -1,0 +1,1 @@
+ALTER TABLE draft_table RENAME TO final_table;

@@ -1,0 +1,2 @@
+-- expect: rename-view
+ALTER VIEW billing_plans SET SCHEMA archive;

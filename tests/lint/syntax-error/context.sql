@@ -1,0 +1,3 @@
+-- psql meta-commands are not SQL
+-- expect: syntax-error
+\d users

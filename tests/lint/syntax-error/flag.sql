@@ -1,0 +1,2 @@
+-- expect: syntax-error
+CREATE TABEL t (a int);

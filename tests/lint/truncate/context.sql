@@ -1,0 +1,4 @@
+-- expect: truncate
+DO $$ BEGIN
+  EXECUTE 'TRUNCATE ledger';
+END $$;

@@ -1,0 +1,4 @@
+-- expect: truncate
+TRUNCATE orders;
+-- expect: truncate
+TRUNCATE orders CASCADE;

@@ -1,0 +1,3 @@
+-- expect: unclosed-transaction
+BEGIN;
+CREATE TABLE t (a int);
