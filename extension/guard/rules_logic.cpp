@@ -18,9 +18,9 @@ struct RuleInfo {
     const char *summary;
 };
 
-constexpr RuleLevel error = RuleLevel::Error;
-constexpr RuleLevel warn = RuleLevel::Warn;
-constexpr RuleLevel off = RuleLevel::Off;
+[[maybe_unused]] constexpr RuleLevel error = RuleLevel::Error;
+[[maybe_unused]] constexpr RuleLevel warn = RuleLevel::Warn;
+[[maybe_unused]] constexpr RuleLevel off = RuleLevel::Off;
 
 const RuleInfo kRules[kRuleCount] = {
 #define KEEL_RULE(id, name, level, summary) {name, level, summary},

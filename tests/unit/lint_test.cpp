@@ -205,3 +205,18 @@ TEST(Lint, ExitCodes) {
     EXPECT_EQ(RunKeel("lint --format json " + dir.path.string(), &out), 1);
     EXPECT_EQ(nlohmann::json::parse(out)["errors"], 1);
 }
+
+// Every input scripts/fuzz kept (tests/fuzz/corpus) lints without a crash.
+TEST(LintFuzzCorpus, ReplaysWithoutCrash) {
+    fs::path dir = fs::path(KEEL_SOURCE_DIR) / "tests" / "fuzz" / "corpus";
+    size_t n = 0;
+    for (const auto &e : fs::directory_iterator(dir)) {
+        std::ifstream in(e.path(), std::ios::binary);
+        std::stringstream ss;
+        ss << in.rdbuf();
+        Report r = LintText(ss.str(), "0001_fuzz.sql", {});
+        EXPECT_LE(Count(r, "syntax-error"), 1u) << e.path();
+        n++;
+    }
+    EXPECT_GT(n, 100u);
+}
