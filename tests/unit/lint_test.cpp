@@ -220,3 +220,22 @@ TEST(LintFuzzCorpus, ReplaysWithoutCrash) {
     }
     EXPECT_GT(n, 100u);
 }
+
+// The seeds' own SQL (examples/, built from ../shared/seeds) as real input:
+// the findings are listed in tests/lint/seeds/expected.txt (gcc format, paths
+// relative to the repository). The seed folder applies cleanly; the seeds'
+// destructive downgrades are what the guard refuses.
+TEST(LintSeeds, FindingsAreTheListedOnes) {
+    fs::path root(KEEL_SOURCE_DIR);
+    Report r = keel::lint::LintPaths(
+        {root / "examples" / "seed-migrations", root / "examples" / "destructive"}, {});
+    std::string got = Render(r, Format::Gcc);
+    std::string prefix = root.string() + "/";
+    for (size_t at; (at = got.find(prefix)) != std::string::npos;)
+        got.erase(at, prefix.size());
+    std::ifstream in(root / "tests" / "lint" / "seeds" / "expected.txt");
+    std::stringstream want;
+    want << in.rdbuf();
+    EXPECT_EQ(got, want.str());
+    EXPECT_EQ(r.files, 17u);
+}
