@@ -16,6 +16,7 @@ extern "C" {
 
 #include "guard/guard.hpp"
 #include "guard/utility_hook.hpp"
+#include "trash/trash.hpp"
 
 extern "C" {
 PG_MODULE_MAGIC;
@@ -53,6 +54,7 @@ static bool NamedIn(const char *guc) {
  */
 void _PG_init(void) {
     keel::InitGuard();
+    keel::InitTrash();
     MarkGUCPrefixReserved("keel");
     if (process_shared_preload_libraries_in_progress || NamedIn("session_preload_libraries") ||
         NamedIn("local_preload_libraries"))

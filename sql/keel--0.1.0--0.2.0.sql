@@ -34,7 +34,7 @@ ALTER TABLE keel.guard_audit
     DROP CONSTRAINT guard_audit_action_check,
     ADD CONSTRAINT guard_audit_action_check
         CHECK (action OPERATOR(pg_catalog.=) ANY (ARRAY['blocked', 'warned', 'overridden', 'break_glass',
-                                                       'unguarded', 'guard_lowered'])),
+                                                       'unguarded', 'guard_lowered', 'restored', 'purged'])),
     ADD CONSTRAINT guard_audit_spool_id_key UNIQUE (spool_id);
 SELECT pg_catalog.pg_extension_config_dump('keel.guard_audit_id_seq', '');
 
@@ -96,3 +96,83 @@ CREATE EVENT TRIGGER keel_guard_table_rewrite ON table_rewrite
     EXECUTE FUNCTION keel.guard_table_rewrite();
 ALTER EVENT TRIGGER keel_guard_table_rewrite ENABLE ALWAYS;
 ALTER EVENT TRIGGER keel_guard_sql_drop ENABLE ALWAYS;
+
+/* ---------------------------------------------------------------------------
+ * Recycle bin (issue 8): keel_trash and keel.dropped_objects
+ * ------------------------------------------------------------------------- */
+
+-- Schema keel_trash holds what the recycle bin keeps. It is NOT a member of
+-- the extension, so DROP EXTENSION keel never destroys the data in it. A
+-- keel_trash schema that a role other than a superuser owns is refused (the
+-- schema squat of issue 5).
+DO $$
+BEGIN
+    IF pg_catalog.to_regnamespace('keel_trash') IS NULL THEN
+        EXECUTE 'CREATE SCHEMA keel_trash';
+        EXECUTE 'ALTER EXTENSION keel DROP SCHEMA keel_trash';
+    ELSIF NOT (SELECT r.rolsuper FROM pg_catalog.pg_namespace n
+                 JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) n.nspowner
+                WHERE n.nspname OPERATOR(pg_catalog.=) 'keel_trash') THEN
+        RAISE EXCEPTION USING
+            ERRCODE = '42501',
+            MESSAGE = 'schema "keel_trash" is not owned by a superuser',
+            HINT = 'Rename or drop that schema, then install keel again.';
+    END IF;
+END
+$$;
+REVOKE ALL ON SCHEMA keel_trash FROM PUBLIC;
+
+-- keel.dropped_objects: one row per thing the recycle bin keeps.
+--   kind               table | column | rows (TRUNCATE)
+--   original_identity  schema.table, or schema.table.column
+--   trash_name         the relation in keel_trash that holds it
+--   size_bytes, row_count  at the time of the drop (row_count: exact for
+--                      column and rows; for a table, pg_class.reltuples)
+--   dropped_at, dropped_by, reason (the break-glass reason), statement
+--   expires_at         dropped_at + keel.trash_retention: purge_dropped() may destroy it after
+--   restored_at, restored_by, purged_at
+--   details            what a restore needs: original index and sequence names,
+--                      definitions of dependent views and foreign keys, a column's
+--                      type, default, NOT NULL and key columns
+CREATE TABLE keel.dropped_objects (
+    id                 bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    kind               text NOT NULL
+                       CONSTRAINT dropped_objects_kind_check
+                       CHECK (kind OPERATOR(pg_catalog.=) ANY (ARRAY['table', 'column', 'rows'])),
+    original_identity  text NOT NULL,
+    trash_name         name NOT NULL,
+    size_bytes         bigint NOT NULL,
+    row_count          bigint NOT NULL,
+    dropped_at         timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
+    dropped_by         name NOT NULL,
+    reason             text,
+    statement          text,
+    expires_at         timestamptz NOT NULL,
+    restored_at        timestamptz,
+    restored_by        name,
+    purged_at          timestamptz,
+    details            jsonb NOT NULL DEFAULT '{}'
+);
+COMMENT ON TABLE keel.dropped_objects IS 'what keel''s recycle bin keeps in schema keel_trash; keel.restore_dropped() puts it back';
+REVOKE ALL ON keel.dropped_objects FROM PUBLIC;
+SELECT pg_catalog.pg_extension_config_dump('keel.dropped_objects', '');
+SELECT pg_catalog.pg_extension_config_dump('keel.dropped_objects_id_seq', '');
+
+-- keel.restore_dropped(id, new_name DEFAULT NULL): put a dropped table, a
+-- dropped column or truncated rows back; returns what was restored.
+CREATE FUNCTION keel.restore_dropped(id bigint, new_name text DEFAULT NULL)
+RETURNS text
+LANGUAGE c VOLATILE PARALLEL UNSAFE
+AS 'MODULE_PATHNAME', 'keel_restore_dropped';
+REVOKE ALL ON FUNCTION keel.restore_dropped(bigint, text) FROM PUBLIC;
+COMMENT ON FUNCTION keel.restore_dropped(bigint, text) IS 'put a dropped table, column or truncated rows back from keel_trash; superusers and members of keel.admin_role';
+
+-- keel.purge_dropped(older_than DEFAULT NULL): really destroy what the
+-- recycle bin keeps (entries past expires_at, or older than older_than);
+-- returns how many entries it purged.
+CREATE FUNCTION keel.purge_dropped(older_than interval DEFAULT NULL)
+RETURNS bigint
+LANGUAGE c VOLATILE PARALLEL UNSAFE
+AS 'MODULE_PATHNAME', 'keel_purge_dropped';
+REVOKE ALL ON FUNCTION keel.purge_dropped(interval) FROM PUBLIC;
+COMMENT ON FUNCTION keel.purge_dropped(interval) IS 'destroy recycle-bin entries past their retention (or older than older_than); superusers and members of keel.admin_role';

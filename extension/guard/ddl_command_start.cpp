@@ -42,6 +42,7 @@ extern "C" {
 
 #include "guard/guard_internal.hpp"
 #include "guard/spi_util.hpp"
+#include "trash/trash.hpp"
 
 extern "C" {
 PGDLLEXPORT Datum keel_guard_ddl_command_start(PG_FUNCTION_ARGS);
@@ -250,7 +251,7 @@ static bool IsTriggerTamper(AlterTableType t) {
 }
 
 /* CollectAlterTable lists the findings of ALTER TABLE / TYPE ... DROP COLUMN and tampering. */
-static List *CollectAlterTable(AlterTableStmt *stmt) {
+static List *CollectAlterTable(AlterTableStmt *stmt, List **columns) {
     /* Most ALTER TABLEs add things: look no further for them (the benchmark's common case). */
     bool relevant = false;
     ListCell *lc;
@@ -287,6 +288,7 @@ static List *CollectAlterTable(AlterTableStmt *stmt) {
         ObjectAddress col;
         ObjectAddressSubSet(col, RelationRelationId, relid, attnum);
         findings = AddFinding(findings, kRuleDropColumn, DescribeObject(&col));
+        *columns = lappend(*columns, list_make2(makeInteger((int)relid), makeString(cmd->name)));
         findings = AddDependents(findings, &col, cmd->behavior == DROP_CASCADE);
     }
     return findings;
@@ -454,6 +456,7 @@ Datum keel_guard_ddl_command_start(PG_FUNCTION_ARGS) {
     EventTriggerData *trigdata = (EventTriggerData *)fcinfo->context;
     Node *tree = trigdata->parsetree;
     List *findings = NIL;
+    List *dropped_columns = NIL; /* (relid, name) pairs of DROP COLUMN, for the recycle bin */
     switch (nodeTag(tree)) {
     case T_DropStmt: {
         DropStmt *stmt = (DropStmt *)tree;
@@ -467,7 +470,7 @@ Datum keel_guard_ddl_command_start(PG_FUNCTION_ARGS) {
         break;
     }
     case T_AlterTableStmt:
-        findings = CollectAlterTable((AlterTableStmt *)tree);
+        findings = CollectAlterTable((AlterTableStmt *)tree, &dropped_columns);
         break;
     case T_RenameStmt:
         findings = CollectRename((RenameStmt *)tree);
@@ -509,5 +512,10 @@ Datum keel_guard_ddl_command_start(PG_FUNCTION_ARGS) {
             audit = true;
     }
     GuardVerdict(GetCommandTagName(trigdata->tag), findings, audit);
+    /* The guard let it through: keep each dropped column's values first (issue 8). */
+    foreach (lc, dropped_columns) {
+        List *pair = (List *)lfirst(lc);
+        TrashColumn((Oid)intVal(linitial(pair)), strVal(lsecond(pair)));
+    }
     PG_RETURN_VOID();
 }

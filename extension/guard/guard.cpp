@@ -130,6 +130,7 @@ static void GuardXactCallback(XactEvent event, void *arg) {
     case XACT_EVENT_PREPARE:
         ClearBreakGlass();
         ForgetReplacements();
+        internal_ddl_depth = 0;
         break;
     default:
         break;
@@ -160,7 +161,11 @@ void RequireEventTrigger(FunctionCallInfo fcinfo, const char *function_name) {
                  errmsg("function %s was not called by the event trigger manager", function_name)));
 }
 
+int internal_ddl_depth = 0;
+
 bool RunningKeelScript() {
+    if (internal_ddl_depth > 0)
+        return true;
     if (!creating_extension)
         return false;
     Oid keel_oid = get_extension_oid("keel", true);

@@ -46,8 +46,13 @@ XLogRecPtr BreakGlassLsn();
  */
 void RequireEventTrigger(FunctionCallInfo fcinfo, const char *function_name);
 
-/* True while CREATE/ALTER EXTENSION keel runs keel's own scripts. */
+/*
+ * True while CREATE/ALTER EXTENSION keel runs keel's own scripts, or while
+ * keel itself runs DDL (internal_ddl_depth > 0: the recycle bin moving a
+ * table into keel_trash); the guard stays out of keel's own work.
+ */
 bool RunningKeelScript();
+extern int internal_ddl_depth;
 
 /* ---- objects.cpp ---- */
 

@@ -26,6 +26,7 @@ extern "C" {
 
 #include "guard/guard_internal.hpp"
 #include "guard/spi_util.hpp"
+#include "trash/trash.hpp"
 
 extern "C" {
 PGDLLEXPORT Datum keel_guard_sql_drop(PG_FUNCTION_ARGS);
@@ -154,5 +155,19 @@ Datum keel_guard_sql_drop(PG_FUNCTION_ARGS) {
     UnpinSearchPath(level);
 
     GuardVerdict(tag, findings, true);
+    /* let through: say so when the recycle bin could not keep a table */
+    ListCell *lc;
+    foreach (lc, findings)
+        if (((Finding *)lfirst(lc))->rule == kRuleDropTable && trash_enabled) {
+            ereport(
+                WARNING,
+                (errmsg("dropped table not kept in keel's recycle bin: %s",
+                        ((Finding *)lfirst(lc))->object),
+                 errdetail("keel keeps a dropped table only when keel.so is preloaded, and only "
+                           "a plain table (not partitioned, inherited or temporary)."),
+                 errhint("Preload keel (shared_preload_libraries = 'keel') to make DROP TABLE "
+                         "undoable.")));
+            break;
+        }
     PG_RETURN_VOID();
 }

@@ -44,6 +44,7 @@ extern "C" {
 
 #include "guard/guard_internal.hpp"
 #include "guard/utility_hook.hpp"
+#include "trash/trash.hpp"
 
 namespace keel {
 
@@ -61,7 +62,7 @@ static List *TamperFinding(const char *name) {
 
 /* CollectTruncate lists the tables TRUNCATE would empty (children, and CASCADE's referencing
  * tables). */
-static List *CollectTruncate(TruncateStmt *stmt) {
+static List *CollectTruncate(TruncateStmt *stmt, List **kept) {
     List *relids = NIL;
     ListCell *lc;
     foreach (lc, stmt->relations) {
@@ -95,6 +96,8 @@ static List *CollectTruncate(TruncateStmt *stmt) {
             CreatedInThisTransaction(RelationRelationId, relid, 0))
             continue;
         findings = AddFinding(findings, kRuleTruncate, DescribeObject(&addr));
+        if (kept)
+            *kept = lappend_oid(*kept, relid);
     }
     return findings;
 }
@@ -172,10 +175,11 @@ static char *LoweringIn(Node *tree) {
 }
 
 /* Collect returns the findings of a statement the hook guards (NIL for all others). */
-static List *Collect(Node *tree) {
+static List *Collect(Node *tree, List **truncated) {
     switch (nodeTag(tree)) {
     case T_TruncateStmt:
-        return OidIsValid(KeelExtensionOid()) ? CollectTruncate((TruncateStmt *)tree) : NIL;
+        return OidIsValid(KeelExtensionOid()) ? CollectTruncate((TruncateStmt *)tree, truncated)
+                                              : NIL;
     case T_DropdbStmt:
         return CollectDropDatabase((DropdbStmt *)tree);
     case T_DropRoleStmt:
@@ -224,9 +228,16 @@ static void KeelProcessUtility(PlannedStmt *pstmt, const char *queryString, bool
     Node *tree = pstmt->utilityStmt;
     char *lowering = nullptr;
     if (!RunningKeelScript()) {
-        List *findings = Collect(tree);
+        /* A DROP TABLE the guard lets through goes to the recycle bin instead (issue 8). */
+        if (IsA(tree, DropStmt) && TrashDropTable((DropStmt *)tree, qc))
+            return;
+        List *truncated = NIL;
+        List *findings = Collect(tree, &truncated);
         if (findings != NIL)
             GuardVerdict(GetCommandTagName(CreateCommandTag(tree)), findings, true);
+        ListCell *lc;
+        foreach (lc, truncated)
+            TrashRows(lfirst_oid(lc)); /* the guard let it through: keep the rows first */
         lowering = LoweringIn(tree);
     }
     prev_process_utility(pstmt, queryString, readOnlyTree, context, params, queryEnv, dest, qc);

@@ -3,6 +3,8 @@
 -- keel.admin_role, and every use is audited (DESIGN.md; seed 000
 -- "Emergency Procedures").
 \set SHOW_CONTEXT never
+-- the recycle bin has its own tests (trash, trash_hook); here drops are final
+SET keel.trash = off;
 CREATE TABLE ai_budgets (id int PRIMARY KEY, daily_token_limit int);
 CREATE TABLE billing_history (id int PRIMARY KEY, amount_cents int);
 CREATE TABLE coupons (id int PRIMARY KEY, code text);

@@ -5,6 +5,8 @@
 -- in a server started with regress/preload.conf (no worker slot: each
 -- refusal's row waits in the spool and is logged as one parseable line).
 \set SHOW_CONTEXT never
+-- the recycle bin has its own tests (trash, trash_hook); here drops are final
+SET keel.trash = off;
 CREATE EXTENSION IF NOT EXISTS keel;
 SELECT coalesce(max(id), 0) AS audit_mark FROM keel.guard_audit \gset
 SELECT keel.guard_audit_flush() IS NOT NULL AS flushed;

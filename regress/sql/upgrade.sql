@@ -2,6 +2,8 @@
 -- fresh 0.2.0 install (pg_cron's upgrade tests do the same). Runs in a
 -- database of its own, so the other tests' keel is left alone.
 \set SHOW_CONTEXT never
+-- the recycle bin has its own tests (trash, trash_hook); here drops are final
+SET keel.trash = off;
 CREATE DATABASE keel_regress_upgrade;
 \c keel_regress_upgrade
 -- catalog_state(): one row per member of extension keel, with everything
