@@ -4,6 +4,8 @@
  *     keel [--db CONNINFO|URI] install
  *     keel [--db ...] migrate --dir DIR
  *     keel [--db ...] status [--dir DIR] [--json]
+ *     keel [--db ...] trash list [--json]
+ *     keel [--db ...] trash restore ID [--as NAME] [--json]
  *     keel lint [FILES|DIRS...] [--format F] [--rule name=level]... [--list-rules]
  *     keel --version
  *   Connection: --db, else DATABASE_URL, else the PG* environment and service
@@ -109,6 +111,17 @@ int main(int argc, char **argv) {
     status->add_option("--dir", status_dir, "folder to compare with the history");
     status->add_flag("--json", status_json, "print a JSON report");
 
+    bool trash_json = false;
+    std::string trash_id, trash_as;
+    CLI::App *trash = app.add_subcommand("trash", "keel's recycle bin: list and restore");
+    trash->require_subcommand(1);
+    CLI::App *trash_list = trash->add_subcommand("list", "what the recycle bin keeps");
+    trash_list->add_flag("--json", trash_json, "print a JSON report");
+    CLI::App *trash_restore = trash->add_subcommand("restore", "put an entry back");
+    trash_restore->add_option("id", trash_id, "entry id (keel trash list)")->required();
+    trash_restore->add_option("--as", trash_as, "restore under this name");
+    trash_restore->add_flag("--json", trash_json, "print a JSON report");
+
     std::vector<std::string> lint_paths, lint_rules;
     std::string lint_format = "text";
     bool lint_list = false;
@@ -140,6 +153,10 @@ int main(int argc, char **argv) {
             keel::client::Install(conn, std::cout);
         } else if (*migrate) {
             keel::client::Migrate(conn, migrate_dir, std::cout);
+        } else if (*trash_list) {
+            keel::client::TrashList(conn, trash_json, std::cout);
+        } else if (*trash_restore) {
+            keel::client::TrashRestore(conn, trash_id, trash_as, trash_json, std::cout);
         } else if (*status) {
             if (!keel::client::Status(conn, status_dir, status_json, std::cout)) {
                 std::cerr << "keel: status: checksum mismatches or file problems found (see "

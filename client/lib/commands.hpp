@@ -1,6 +1,6 @@
 /*
  * client/lib/commands.hpp
- *   The keel subcommands, testable without the CLI: install, migrate, status.
+ *   The keel subcommands, testable without the CLI: install, migrate, status, trash.
  *   Each writes its report to `out` and signals failure by throwing
  *   CommandError, whose what() is the one line keel prints on stderr.
  *
@@ -65,5 +65,20 @@ MigrateSummary Migrate(const Connection &conn, const std::filesystem::path &dir,
  * Returns false when the report shows checksum mismatches or file problems.
  */
 bool Status(const Connection &conn, const std::filesystem::path &dir, bool json, std::ostream &out);
+
+/*
+ * TrashList prints keel.dropped_objects (id, kind, object, state kept |
+ * expired | restored | purged, rows, who and why), as text or JSON
+ * ({"entries": [...]}).
+ */
+void TrashList(const Connection &conn, bool json, std::ostream &out);
+
+/*
+ * TrashRestore runs keel.restore_dropped(id, new_name) and prints what it
+ * restored. Throws CommandError for an id that is not a number; server
+ * errors (42501, 42P07 with its HINT, ...) come through as ServerError.
+ */
+void TrashRestore(const Connection &conn, const std::string &id, const std::string &new_name,
+                  bool json, std::ostream &out);
 
 } // namespace keel::client

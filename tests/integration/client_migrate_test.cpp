@@ -373,3 +373,49 @@ TEST(ClientMigrate, ViewReplacedInOneFileAppliesAndDroppedAloneIsRefused) {
               "3");
     EXPECT_EQ(ScalarText(conn.get(), "SELECT to_regclass('it_more') IS NULL"), "t");
 }
+
+/*
+ * keel trash list / restore (issue 8): a column dropped by a migration under
+ * -- keel:allow-destructive is listed and restored, values and all; an id
+ * that is no number is one clear error, and a second restore fails.
+ */
+TEST(ClientTrash, ListAndRestoreAColumnDroppedByAMigration) {
+    std::string db = ScratchDatabase("keel_it_trash", true);
+    TempDir dir("trash");
+    dir.Write("0001_users.sql",
+              "CREATE TABLE it_users (id int PRIMARY KEY, bio text);\n"
+              "INSERT INTO it_users SELECT g, 'bio ' || g FROM generate_series(1, 50) g;\n");
+    dir.Write("0002_drop_bio.sql",
+              "-- keel:allow-destructive \"bio moved to profiles (ticket 3)\"\n"
+              "ALTER TABLE it_users DROP COLUMN bio;\n");
+    KeelRun run = RunKeel(db, "migrate --dir " + dir.path.string());
+    ASSERT_EQ(run.exit_code, 0) << run.err;
+
+    KeelRun list = RunKeel(db, "trash list --json");
+    ASSERT_EQ(list.exit_code, 0) << list.err;
+    nlohmann::json entries = nlohmann::json::parse(list.out)["entries"];
+    ASSERT_EQ(entries.size(), 1u);
+    EXPECT_EQ(entries[0]["kind"], "column");
+    EXPECT_EQ(entries[0]["original_identity"], "public.it_users.bio");
+    EXPECT_EQ(entries[0]["rows"], 50);
+    EXPECT_EQ(entries[0]["reason"], "bio moved to profiles (ticket 3)");
+    EXPECT_EQ(entries[0]["state"], "kept");
+    std::string id = std::to_string(entries[0]["id"].get<long long>());
+
+    KeelRun bad = RunKeel(db, "trash restore abc");
+    EXPECT_EQ(bad.exit_code, 1);
+    EXPECT_TRUE(Contains(bad.err, "must be a number")) << bad.err;
+
+    KeelRun restore = RunKeel(db, "trash restore " + id);
+    ASSERT_EQ(restore.exit_code, 0) << restore.err;
+    EXPECT_TRUE(Contains(restore.out, "column bio of public.it_users restored")) << restore.out;
+    auto conn = Connect("keel_it_trash");
+    EXPECT_EQ(ScalarText(conn.get(), "SELECT count(*) FROM it_users WHERE bio = 'bio ' || id"),
+              "50");
+
+    KeelRun again = RunKeel(db, "trash restore " + id);
+    EXPECT_EQ(again.exit_code, 1);
+    EXPECT_TRUE(Contains(again.err, "already restored")) << again.err;
+    KeelRun text = RunKeel(db, "trash list");
+    EXPECT_TRUE(Contains(text.out, "restored")) << text.out;
+}
