@@ -1,7 +1,7 @@
 /*
  * client/lint/rules/missing_lock_timeout.cpp — missing-lock-timeout (lint rule)
  *   A statement that takes an ACCESS EXCLUSIVE lock on an existing table
- *   (ALTER TABLE, DROP, TRUNCATE, RENAME, VACUUM FULL, CLUSTER, REFRESH
+ *   (ALTER TABLE, DROP TABLE, TRUNCATE, RENAME, CLUSTER, REFRESH
  *   MATERIALIZED VIEW without CONCURRENTLY) waits behind any long query, and
  *   every later query on the table queues behind it: an outage. SET
  *   lock_timeout earlier in the file bounds the wait. Reported once per

@@ -3,7 +3,9 @@
  *   Flags the ALTER TABLEs that rewrite a table under an ACCESS EXCLUSIVE
  *   lock: ALTER COLUMN ... TYPE (unless the change is binary-coercible,
  *   which lint cannot know), ADD COLUMN with a volatile default (random(),
- *   gen_random_uuid(), clock_timestamp(), nextval(), a serial type), SET
+ *   gen_random_uuid(), clock_timestamp(), nextval(), a serial type), ADD
+ *   COLUMN of an identity or a stored generated column (every row is
+ *   computed), SET
  *   LOGGED / UNLOGGED and SET ACCESS METHOD. Tables created earlier pass.
  *   (PostgreSQL docs, ALTER TABLE, Notes.)
  */
@@ -29,7 +31,13 @@ static void Check(const Rule &self, const Stmt &stmt, Context &ctx, Emitter &out
             if (!cmd->def || cmd->def->node_case != PG_QUERY__NODE__NODE_COLUMN_DEF)
                 break;
             const PgQuery__ColumnDef *def = cmd->def->column_def;
-            if (IsVolatileDefault(ColumnDefault(def)) || IsSerialType(def->type_name))
+            bool fills = Has(def->identity) || Has(def->generated);
+            for (size_t i = 0; i < def->n_constraints; i++) {
+                const auto *c = def->constraints[i]->constraint;
+                fills = fills || (c && (c->contype == PG_QUERY__CONSTR_TYPE__CONSTR_IDENTITY ||
+                                        c->contype == PG_QUERY__CONSTR_TYPE__CONSTR_GENERATED));
+            }
+            if (fills || IsVolatileDefault(ColumnDefault(def)) || IsSerialType(def->type_name))
                 out.Report(self, stmt,
                            "ADD COLUMN " + std::string(def->colname ? def->colname : "") +
                                " with a volatile default rewrites " + table +

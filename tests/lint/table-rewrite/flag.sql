@@ -6,3 +6,7 @@ ALTER TABLE orders ADD COLUMN token uuid DEFAULT gen_random_uuid();
 ALTER TABLE orders ADD COLUMN seq bigserial;
 -- expect: table-rewrite
 ALTER TABLE orders SET UNLOGGED;
+-- expect: table-rewrite
+ALTER TABLE orders ADD COLUMN n bigint GENERATED ALWAYS AS IDENTITY;
+-- expect: table-rewrite
+ALTER TABLE orders ADD COLUMN total2 numeric GENERATED ALWAYS AS (total * 2) STORED;
