@@ -81,7 +81,11 @@ SET ROLE keel_regress_nobody;
 SELECT keel.purge_dropped('0 seconds');
 \echo SQLSTATE :LAST_ERROR_SQLSTATE
 RESET ROLE;
-SELECT keel.purge_dropped('0 seconds') AS purged_now;
+-- past its retention (moved back in time here instead of waiting): purged by the default call
+UPDATE keel.dropped_objects SET expires_at = dropped_at + interval '1 microsecond'
+WHERE original_identity = 'public.profiles.display_name';
+SELECT keel.purge_dropped() AS purged_after_retention;
+SELECT keel.purge_dropped('0 seconds') AS nothing_left;
 SELECT kind, original_identity, restored_at IS NOT NULL AS restored, purged_at IS NOT NULL AS purged
 FROM keel.dropped_objects WHERE id > :mark ORDER BY id;
 SELECT count(*) AS trash_tables_left FROM pg_class
