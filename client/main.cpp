@@ -1,7 +1,7 @@
 /*
  * client/main.cpp
  *   The keel command line (CLI only; the work is in client/lib):
- *     keel [--db CONNINFO|URI] install
+ *     keel [--db CONNINFO|URI] install [--grant-credits ROLE]... [--grant-credits-admin ROLE]...
  *     keel [--db ...] migrate --dir DIR
  *     keel [--db ...] status [--dir DIR] [--json]
  *     keel [--db ...] trash list [--json]
@@ -99,6 +99,19 @@ int main(int argc, char **argv) {
                    "environment)");
 
     CLI::App *install = app.add_subcommand("install", "create or update the keel extension");
+    std::vector<std::string> grant_credits, grant_credits_admin;
+    install
+        ->add_option("--grant-credits", grant_credits,
+                     "let ROLE read and consume credits (repeatable)")
+        ->expected(1)
+        ->allow_extra_args(false)
+        ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+    install
+        ->add_option("--grant-credits-admin", grant_credits_admin,
+                     "let ROLE also allocate and verify credits (repeatable)")
+        ->expected(1)
+        ->allow_extra_args(false)
+        ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
 
     std::string migrate_dir;
     CLI::App *migrate =
@@ -151,6 +164,8 @@ int main(int argc, char **argv) {
         keel::client::Connection conn = keel::client::Connection::Open(db);
         if (*install) {
             keel::client::Install(conn, std::cout);
+            keel::client::GrantCredits(conn, grant_credits, false, std::cout);
+            keel::client::GrantCredits(conn, grant_credits_admin, true, std::cout);
         } else if (*migrate) {
             keel::client::Migrate(conn, migrate_dir, std::cout);
         } else if (*trash_list) {

@@ -176,3 +176,25 @@ LANGUAGE c VOLATILE PARALLEL UNSAFE
 AS 'MODULE_PATHNAME', 'keel_purge_dropped';
 REVOKE ALL ON FUNCTION keel.purge_dropped(interval) FROM PUBLIC;
 COMMENT ON FUNCTION keel.purge_dropped(interval) IS 'destroy recycle-bin entries past their retention (or older than older_than); superusers and members of keel.admin_role';
+
+/* ---------------------------------------------------------------------------
+ * Credits, 0.2.0: no role drains another's account (issue 13)
+ * ------------------------------------------------------------------------- */
+
+-- Reading and consuming credits is no longer open to PUBLIC: any role could
+-- read, drain or block any account. Grant it to the roles that need it
+-- (keel install --grant-credits ROLE does):
+--   GRANT EXECUTE ON FUNCTION keel.get_available_credits(uuid, text),
+--       keel.consume_credits(uuid, text, bigint, text, text),
+--       keel.consume_specific_credits(uuid, text, integer, text) TO app;
+-- and for an admin role (keel install --grant-credits-admin ROLE) also
+--   keel.allocate_plan_credits(uuid, text, bigint) and keel.verify_credits().
+REVOKE ALL ON FUNCTION keel.get_available_credits(uuid, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION keel.consume_credits(uuid, text, bigint, text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION keel.consume_specific_credits(uuid, text, integer, text) FROM PUBLIC;
+
+-- Idempotency keys are scoped to their account: account B may use a key
+-- account A used, and a KL003 never names another account.
+ALTER TABLE keel.credit_idempotency
+    DROP CONSTRAINT credit_idempotency_pkey,
+    ADD CONSTRAINT credit_idempotency_pkey PRIMARY KEY (account, idempotency_key);

@@ -377,16 +377,18 @@ CREATE TRIGGER credit_ledger_no_truncate
 
 -- keel.credit_idempotency: one row per idempotency key of a committed
 -- consumption: its arguments and the credits that remained (the result a
--- repeated call returns). Keys are global, at most 255 bytes.
+-- repeated call returns). Keys are scoped to their account (0.2.0), at most 255 bytes.
 CREATE TABLE keel.credit_idempotency (
-    idempotency_key  text COLLATE "C" PRIMARY KEY,
+    idempotency_key  text COLLATE "C" NOT NULL,
     account          uuid NOT NULL,
     credit_type      text COLLATE "C" NOT NULL,
     amount           bigint NOT NULL,
     description      text,
     remaining        bigint,
     ledger_id        bigint,
-    created_at       timestamptz NOT NULL DEFAULT pg_catalog.now()
+    created_at       timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    -- scoped to the account (0.2.0): another account's key never collides
+    CONSTRAINT credit_idempotency_pkey PRIMARY KEY (account, idempotency_key)
 );
 COMMENT ON TABLE keel.credit_idempotency IS 'idempotency keys of consumptions, with their arguments and result';
 REVOKE ALL ON keel.credit_idempotency FROM PUBLIC;
@@ -676,3 +678,19 @@ LANGUAGE c VOLATILE PARALLEL UNSAFE
 AS 'MODULE_PATHNAME', 'keel_purge_dropped';
 REVOKE ALL ON FUNCTION keel.purge_dropped(interval) FROM PUBLIC;
 COMMENT ON FUNCTION keel.purge_dropped(interval) IS 'destroy recycle-bin entries past their retention (or older than older_than); superusers and members of keel.admin_role';
+
+/* ---------------------------------------------------------------------------
+ * Credits, 0.2.0: no role drains another's account (issue 13)
+ * ------------------------------------------------------------------------- */
+
+-- Reading and consuming credits is no longer open to PUBLIC: any role could
+-- read, drain or block any account. Grant it to the roles that need it
+-- (keel install --grant-credits ROLE does):
+--   GRANT EXECUTE ON FUNCTION keel.get_available_credits(uuid, text),
+--       keel.consume_credits(uuid, text, bigint, text, text),
+--       keel.consume_specific_credits(uuid, text, integer, text) TO app;
+-- and for an admin role (keel install --grant-credits-admin ROLE) also
+--   keel.allocate_plan_credits(uuid, text, bigint) and keel.verify_credits().
+REVOKE ALL ON FUNCTION keel.get_available_credits(uuid, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION keel.consume_credits(uuid, text, bigint, text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION keel.consume_specific_credits(uuid, text, integer, text) FROM PUBLIC;

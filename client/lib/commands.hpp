@@ -16,6 +16,7 @@
 #include <ostream>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 namespace keel::client {
 
@@ -32,6 +33,16 @@ class CommandError : public std::runtime_error {
  * Throws CommandError when keel is not available on the server.
  */
 void Install(const Connection &conn, std::ostream &out);
+
+/*
+ * GrantCredits grants each role in roles EXECUTE on the credit functions an
+ * application needs (get_available_credits, consume_credits,
+ * consume_specific_credits) and, with admin, also allocate_plan_credits and
+ * verify_credits; prints one line per role. The roles must exist (keel never
+ * creates cluster-wide roles): CommandError otherwise.
+ */
+void GrantCredits(const Connection &conn, const std::vector<std::string> &roles, bool admin,
+                  std::ostream &out);
 
 /* MigrateSummary counts what keel migrate did. */
 struct MigrateSummary {

@@ -40,4 +40,29 @@ void Install(const Connection &conn, std::ostream &out) {
         out << "updated keel from " << current << " to " << now << "\n";
 }
 
+void GrantCredits(const Connection &conn, const std::vector<std::string> &roles, bool admin,
+                  std::ostream &out) {
+    static const char *const kApp[] = {"keel.get_available_credits(uuid, text)",
+                                       "keel.consume_credits(uuid, text, bigint, text, text)",
+                                       "keel.consume_specific_credits(uuid, text, integer, text)"};
+    static const char *const kAdmin[] = {"keel.allocate_plan_credits(uuid, text, bigint)",
+                                         "keel.verify_credits()"};
+    for (const std::string &role : roles) {
+        if (conn.Scalar("SELECT count(*) FROM pg_catalog.pg_roles WHERE rolname = $1", {role}) ==
+            "0")
+            throw CommandError("install: role \"" + role +
+                               "\" does not exist; create it first (keel never creates roles)");
+        std::string quoted = conn.Scalar("SELECT pg_catalog.quote_ident($1)", {role});
+        std::string functions;
+        for (const char *f : kApp)
+            functions += std::string(functions.empty() ? "" : ", ") + f;
+        if (admin)
+            for (const char *f : kAdmin)
+                functions += std::string(", ") + f;
+        conn.Exec("GRANT EXECUTE ON FUNCTION " + functions + " TO " + quoted);
+        out << "granted " << (admin ? "credit administration" : "credit use") << " to " << role
+            << "\n";
+    }
+}
+
 } // namespace keel::client

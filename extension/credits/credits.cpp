@@ -43,6 +43,8 @@ extern "C" {
 
 /* Longest idempotency key accepted, in bytes (keeps the btree key small). */
 #define KEEL_MAX_IDEMPOTENCY_KEY_BYTES 255
+/* Longest ledger description accepted, in bytes: the ledger is append-only, so every byte stays. */
+#define KEEL_MAX_DESCRIPTION_BYTES 1024
 
 /* ---------------------------------------------------------------------------
  * Saved SPI plans (SPI_prepare + SPI_keepplan), prepared on first use and kept
@@ -176,6 +178,17 @@ static int64 consume_common(Datum account, Datum credit_type, int64 amount, Datu
                             bool description_null, Datum key, bool key_null) {
     int64 remaining;
 
+    if (!description_null &&
+        VARSIZE_ANY_EXHDR(DatumGetTextPP(description)) > KEEL_MAX_DESCRIPTION_BYTES)
+        ereport(
+            ERROR,
+            (errcode(ERRCODE_STRING_DATA_RIGHT_TRUNCATION), errmsg("description is too long"),
+             errdetail("The description has %d bytes; at most %d are kept in the append-only "
+                       "ledger.",
+                       (int)VARSIZE_ANY_EXHDR(DatumGetTextPP(description)),
+                       KEEL_MAX_DESCRIPTION_BYTES),
+             errhint("Keep the details elsewhere and put their reference in the description.")));
+
     if (SPI_connect() != SPI_OK_CONNECT)
         elog(ERROR, "SPI_connect failed");
 
@@ -187,19 +200,19 @@ static int64 consume_common(Datum account, Datum credit_type, int64 amount, Datu
         Oid argtypes[5] = {TEXTOID, UUIDOID, TEXTOID, INT8OID, TEXTOID};
         Datum values[5] = {key, account, credit_type, Int64GetDatum(amount), description};
         char nulls[6] = {' ', ' ', ' ', ' ', description_null ? 'n' : ' ', '\0'};
-        SPIPlanPtr claim =
-            saved_plan(&plan_claim_key,
-                       "INSERT INTO keel.credit_idempotency "
-                       "(idempotency_key, account, credit_type, amount, description) "
-                       "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (idempotency_key) DO NOTHING",
-                       5, argtypes);
+        SPIPlanPtr claim = saved_plan(
+            &plan_claim_key,
+            "INSERT INTO keel.credit_idempotency "
+            "(idempotency_key, account, credit_type, amount, description) "
+            "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (account, idempotency_key) DO NOTHING",
+            5, argtypes);
         run_plan(claim, values, nulls, false);
         if (SPI_processed == 0) {
             SPIPlanPtr replay = saved_plan(
                 &plan_replay_key,
-                "SELECT remaining, account = $2 AND credit_type = $3 AND amount = $4 "
+                "SELECT remaining, credit_type = $3 AND amount = $4 "
                 "AND description IS NOT DISTINCT FROM $5, account::text, credit_type, amount "
-                "FROM keel.credit_idempotency WHERE idempotency_key = $1",
+                "FROM keel.credit_idempotency WHERE account = $2 AND idempotency_key = $1",
                 5, argtypes);
             run_plan(replay, values, nulls, false);
             if (SPI_processed != 1)
@@ -211,12 +224,12 @@ static int64 consume_common(Datum account, Datum credit_type, int64 amount, Datu
                         (errcode(keel::kIdempotencyConflict),
                          errmsg("idempotency key \"%s\" was already used with other arguments",
                                 TextDatumGetCString(key)),
-                         errdetail("The key was first used to consume %s %s credits of account %s.",
+                         errdetail("This account first used the key to consume %s %s credits.",
                                    SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 5),
-                                   SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 4),
-                                   SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3)),
+                                   SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 4)),
                          errhint("Use a new idempotency key for a different consumption; the "
-                                 "account, credit type, amount and description must all match.")));
+                                 "credit type, amount and description must all match. Keys are "
+                                 "scoped to their account.")));
             remaining = column_int64(1, &isnull);
             if (isnull)
                 elog(ERROR, "idempotency key \"%s\" has no recorded result",
@@ -264,13 +277,13 @@ static int64 consume_common(Datum account, Datum credit_type, int64 amount, Datu
     int64 ledger_id = column_int64(1, &isnull);
 
     if (!key_null) {
-        Oid finish_types[3] = {TEXTOID, INT8OID, INT8OID};
-        Datum finish_values[3] = {key, Int64GetDatum(remaining), Int64GetDatum(ledger_id)};
+        Oid finish_types[4] = {TEXTOID, INT8OID, INT8OID, UUIDOID};
+        Datum finish_values[4] = {key, Int64GetDatum(remaining), Int64GetDatum(ledger_id), account};
         SPIPlanPtr finish = saved_plan(&plan_finish_key,
                                        "UPDATE keel.credit_idempotency "
                                        "SET remaining = $2, ledger_id = $3 "
-                                       "WHERE idempotency_key = $1",
-                                       3, finish_types);
+                                       "WHERE account = $4 AND idempotency_key = $1",
+                                       4, finish_types);
         run_plan(finish, finish_values, NULL, false);
     }
 
@@ -312,9 +325,13 @@ extern "C" {
  * Consumes amount credits (> 0) of credit_type from account in one atomic
  * conditional UPDATE, writes one ledger row, and returns the credits that
  * remain available. Errors: 22004 NULL account/type/amount; 22023 unknown
- * type (HINT lists the known ones), amount <= 0, empty or overlong key; KL002
- * not enough credits or none allocated (nothing changes); KL003 key reused with
- * other arguments. Rule: seed 003 step 2.2 consume_specific_credits, made
+ * type (HINT lists the known ones), amount <= 0, empty or overlong key (255
+ * bytes); 22001 description over 1,024 bytes; KL002
+ * not enough credits or none allocated (nothing changes); KL003 key reused by
+ * the same account with other arguments (keys are scoped to their account;
+ * a caller holding a transaction open on a key makes that account's other
+ * callers with the same key wait until it ends). EXECUTE is not granted to
+ * PUBLIC. Rule: seed 003 step 2.2 consume_specific_credits, made
  * atomic.
  */
 PG_FUNCTION_INFO_V1(keel_consume_credits);

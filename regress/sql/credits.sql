@@ -157,15 +157,15 @@ SELECT keel.consume_credits('00000000-0000-0000-0000-000000000002', 'email', 11,
 -- the same key with another description (KL003)
 SELECT keel.consume_credits('00000000-0000-0000-0000-000000000002', 'email', 10, NULL, 'req-1');
 \echo SQLSTATE :LAST_ERROR_SQLSTATE
--- the same key for another account (KL003)
+-- the same key for another account is that account's own key (0.2.0: keys
+-- are scoped to their account, and no message names another account)
 SELECT keel.consume_credits('00000000-0000-0000-0000-000000000003', 'email', 10, 'newsletter', 'req-1');
-\echo SQLSTATE :LAST_ERROR_SQLSTATE
 -- a key whose consumption failed is not recorded, so a retry can succeed
 SELECT keel.consume_credits('00000000-0000-0000-0000-000000000002', 'sms', 101, NULL, 'req-2');
 \echo SQLSTATE :LAST_ERROR_SQLSTATE
 SELECT keel.consume_credits('00000000-0000-0000-0000-000000000002', 'sms', 100, NULL, 'req-2') AS remaining;
 SELECT idempotency_key, account, credit_type, amount, description, remaining
-  FROM keel.credit_idempotency ORDER BY idempotency_key;
+  FROM keel.credit_idempotency ORDER BY idempotency_key, account;
 
 --
 -- consume_specific_credits: the seed's signature, drop-in.
@@ -212,10 +212,22 @@ ROLLBACK;
 SELECT count(*) AS problems FROM keel.verify_credits();
 
 --
--- An ordinary role: may read and consume; allocation and verification need a
--- GRANT (revoked from PUBLIC); the tables stay closed to it.
+-- An ordinary role can neither read nor consume any account until it is
+-- granted EXECUTE (0.2.0, issue 13: any role could drain any account);
+-- allocation and verification need their own GRANT; the tables stay closed.
 --
 CREATE ROLE regress_keel_credits_app LOGIN;
+SET ROLE regress_keel_credits_app;
+SELECT keel.get_available_credits('00000000-0000-0000-0000-000000000003', 'ai');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+SELECT keel.consume_credits('00000000-0000-0000-0000-000000000003', 'ai', 1);
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+SELECT keel.consume_specific_credits('00000000-0000-0000-0000-000000000003', 'ai', 1);
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+RESET ROLE;
+GRANT EXECUTE ON FUNCTION keel.get_available_credits(uuid, text),
+    keel.consume_credits(uuid, text, bigint, text, text),
+    keel.consume_specific_credits(uuid, text, integer, text) TO regress_keel_credits_app;
 SET ROLE regress_keel_credits_app;
 SELECT keel.get_available_credits('00000000-0000-0000-0000-000000000003', 'ai') AS ai_available;
 SELECT keel.consume_credits('00000000-0000-0000-0000-000000000003', 'ai', 25, 'chat reply') AS ai_remaining;
@@ -244,6 +256,13 @@ RESET ROLE;
 SELECT actor = 'regress_keel_credits_app' AS by_app_role, kind, count(*) FROM keel.credit_ledger
  WHERE account IN ('00000000-0000-0000-0000-000000000003', '00000000-0000-0000-0000-000000000005')
  GROUP BY 1, 2 ORDER BY 1, 2;
-REVOKE EXECUTE ON FUNCTION keel.allocate_plan_credits(uuid, text, bigint), keel.verify_credits()
+REVOKE EXECUTE ON FUNCTION keel.allocate_plan_credits(uuid, text, bigint), keel.verify_credits(),
+    keel.get_available_credits(uuid, text), keel.consume_credits(uuid, text, bigint, text, text),
+    keel.consume_specific_credits(uuid, text, integer, text)
    FROM regress_keel_credits_app;
 DROP ROLE regress_keel_credits_app;
+
+-- A description longer than 1,024 bytes is refused (22001): the ledger keeps every byte.
+SELECT keel.consume_credits('00000000-0000-0000-0000-000000000003', 'ai', 1, repeat('x', 1025));
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+SELECT keel.consume_credits('00000000-0000-0000-0000-000000000003', 'ai', 1, repeat('x', 1024)) > 0 AS fits;

@@ -419,3 +419,39 @@ TEST(ClientTrash, ListAndRestoreAColumnDroppedByAMigration) {
     KeelRun text = RunKeel(db, "trash list");
     EXPECT_TRUE(Contains(text.out, "restored")) << text.out;
 }
+
+/*
+ * keel install --grant-credits / --grant-credits-admin (issue 13): PUBLIC can
+ * neither read nor consume credits; the granted role can, the admin role can
+ * also allocate; a missing role is one clear error.
+ */
+TEST(ClientInstall, GrantsCreditsToNamedRolesOnly) {
+    std::string db = ScratchDatabase("keel_it_grants", false);
+    auto conn = Connect("keel_it_grants");
+    Exec(conn.get(), "DROP ROLE IF EXISTS keel_it_app");
+    Exec(conn.get(), "DROP ROLE IF EXISTS keel_it_admin");
+    Exec(conn.get(), "DROP ROLE IF EXISTS keel_it_other");
+    Exec(conn.get(), "CREATE ROLE keel_it_app");
+    Exec(conn.get(), "CREATE ROLE keel_it_admin");
+    Exec(conn.get(), "CREATE ROLE keel_it_other");
+    KeelRun run =
+        RunKeel(db, "install --grant-credits keel_it_app --grant-credits-admin keel_it_admin");
+    ASSERT_EQ(run.exit_code, 0) << run.err;
+    EXPECT_TRUE(Contains(run.out, "granted credit use to keel_it_app")) << run.out;
+    EXPECT_TRUE(Contains(run.out, "granted credit administration to keel_it_admin")) << run.out;
+    auto can = [&](const std::string &role, const std::string &fn) {
+        return ScalarText(conn.get(),
+                          "SELECT has_function_privilege('" + role + "', '" + fn + "', 'EXECUTE')");
+    };
+    const std::string consume = "keel.consume_credits(uuid, text, bigint, text, text)";
+    const std::string allocate = "keel.allocate_plan_credits(uuid, text, bigint)";
+    EXPECT_EQ(can("keel_it_app", consume), "t");
+    EXPECT_EQ(can("keel_it_app", allocate), "f");
+    EXPECT_EQ(can("keel_it_admin", allocate), "t");
+    EXPECT_EQ(can("keel_it_other", consume), "f");
+    EXPECT_EQ(can("keel_it_other", "keel.get_available_credits(uuid, text)"), "f");
+    KeelRun missing = RunKeel(db, "install --grant-credits keel_it_nobody");
+    EXPECT_EQ(missing.exit_code, 1);
+    EXPECT_TRUE(Contains(missing.err, "does not exist")) << missing.err;
+    Exec(conn.get(), "DROP OWNED BY keel_it_app, keel_it_admin");
+}
