@@ -52,7 +52,10 @@ struct MigrateSummary {
 
 /*
  * Migrate applies the pending migrations of dir under keel's migration lock:
- *   1. the folder must have no problems (bad names, duplicates, directives);
+ *   1. the folder must have no problems (bad names, duplicates, directives,
+ *      a file that is not valid UTF-8 or holds a NUL byte); an applied
+ *      migration's file must not be missing; no pending file may be older
+ *      than the newest applied one unless allow_out_of_order;
  *   2. keel.migration_lock() (KL004 -> CommandError naming the holder);
  *   3. every applied version's file must still have its recorded checksum,
  *      else nothing is applied;
@@ -69,7 +72,8 @@ struct MigrateSummary {
  *   7. keel.migration_unlock().
  * Prints one line per applied or superseded migration, with its duration.
  */
-MigrateSummary Migrate(const Connection &conn, const std::filesystem::path &dir, std::ostream &out);
+MigrateSummary Migrate(const Connection &conn, const std::filesystem::path &dir, std::ostream &out,
+                       bool allow_out_of_order = false);
 
 /*
  * Status reports history (and dir when not empty) as text or JSON.

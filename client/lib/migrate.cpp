@@ -167,8 +167,8 @@ std::chrono::steady_clock::duration ApplyOne(const Connection &conn, const Migra
 
 } // namespace
 
-MigrateSummary Migrate(const Connection &conn, const std::filesystem::path &dir,
-                       std::ostream &out) {
+MigrateSummary Migrate(const Connection &conn, const std::filesystem::path &dir, std::ostream &out,
+                       bool allow_out_of_order) {
     MigrationSet set;
     try {
         set = LoadMigrationDir(dir);
@@ -197,6 +197,33 @@ MigrateSummary Migrate(const Connection &conn, const std::filesystem::path &dir,
             msg += " and " + std::to_string(report.mismatches.size() - 1) +
                    " more mismatch(es), see keel status";
         throw CommandError(msg + "; nothing applied");
+    }
+
+    /* An applied migration whose file is gone: the folder no longer describes the database. */
+    std::string missing;
+    for (const auto &a : report.applied)
+        if (a.file == nullptr)
+            missing += (missing.empty() ? "" : ", ") + a.row.version + " (" +
+                       a.row.name.value_or("?") + ")";
+    if (!missing.empty())
+        throw CommandError(
+            "applied migration(s) missing from " + dir.string() + ": " + missing +
+            "; put the file(s) back (applied migrations must stay); nothing applied");
+    /* Out of order: a pending file older than the newest applied one. */
+    if (!allow_out_of_order && !report.applied.empty()) {
+        std::string newest;
+        for (const auto &a : report.applied)
+            if (newest.empty() || CompareVersions(a.row.version, newest) > 0)
+                newest = a.row.version;
+        std::string older;
+        for (const auto *file : report.pending)
+            if (CompareVersions(file->version, newest) < 0)
+                older += (older.empty() ? "" : ", ") + file->file_name;
+        if (!older.empty())
+            throw CommandError("pending migration(s) older than the newest applied version " +
+                               newest + ": " + older +
+                               "; rename them after it, or pass --allow-out-of-order to apply "
+                               "them anyway; nothing applied");
     }
 
     /* Preflight: every pending file parses and obeys the transaction rules. */

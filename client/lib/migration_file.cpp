@@ -202,6 +202,41 @@ std::string ReadFile(const std::filesystem::path &path) {
     return buf.str();
 }
 
+std::string EncodingProblem(std::string_view contents) {
+    size_t line = 1;
+    for (size_t i = 0; i < contents.size();) {
+        unsigned char c = static_cast<unsigned char>(contents[i]);
+        if (c == '\n')
+            ++line;
+        if (c == 0)
+            return "line " + std::to_string(line) +
+                   " holds a NUL byte; PostgreSQL would stop reading the file there (is it "
+                   "UTF-16 or binary?)";
+        size_t len = c < 0x80             ? 1
+                     : (c & 0xE0) == 0xC0 ? 2
+                     : (c & 0xF0) == 0xE0 ? 3
+                     : (c & 0xF8) == 0xF0 ? 4
+                                          : 0;
+        bool ok = len != 0 && i + len <= contents.size() && !(len == 2 && c < 0xC2);
+        for (size_t k = 1; ok && k < len; ++k)
+            ok = (static_cast<unsigned char>(contents[i + k]) & 0xC0) == 0x80;
+        if (ok && len == 3) {
+            unsigned char c1 = static_cast<unsigned char>(contents[i + 1]);
+            ok = !(c == 0xE0 && c1 < 0xA0) && !(c == 0xED && c1 >= 0xA0); /* overlong, surrogates */
+        }
+        if (ok && len == 4) {
+            unsigned char c1 = static_cast<unsigned char>(contents[i + 1]);
+            ok = c <= 0xF4 && !(c == 0xF0 && c1 < 0x90) && !(c == 0xF4 && c1 >= 0x90);
+        }
+        if (!ok)
+            return "line " + std::to_string(line) + " is not valid UTF-8 (byte 0x" +
+                   std::string(1, "0123456789abcdef"[c >> 4]) +
+                   std::string(1, "0123456789abcdef"[c & 15]) + "); save the file as UTF-8";
+        i += len;
+    }
+    return "";
+}
+
 MigrationSet LoadMigrationDir(const std::filesystem::path &dir) {
     std::error_code ec;
     if (!std::filesystem::is_directory(dir, ec))
@@ -259,6 +294,12 @@ MigrationSet LoadMigrationDir(const std::filesystem::path &dir) {
         try {
             file.contents = ReadFile(path);
             file.checksum = MigrationChecksum(file.contents);
+            std::string bad = EncodingProblem(file.contents);
+            if (!bad.empty())
+                throw FileError(name, 0, bad);
+            /* a UTF-8 byte-order mark is not SQL: PostgreSQL would read it as part of a token */
+            if (file.contents.compare(0, 3, "\xEF\xBB\xBF") == 0)
+                file.contents.erase(0, 3);
             file.directives = ParseDirectives(file.contents, name, file.version);
         } catch (const std::exception &e) {
             set.problems.push_back(e.what());

@@ -111,9 +111,18 @@ struct MigrationSet {
 
 /*
  * LoadMigrationDir reads dir (not recursive). Files not ending in .sql and
- * hidden files are ignored. Throws std::runtime_error when dir cannot be read.
+ * hidden files are ignored. A file that is not valid UTF-8 or holds a NUL
+ * byte is a problem; a leading UTF-8 byte-order mark is dropped from contents
+ * (the checksum is of the file as it is). Throws std::runtime_error when dir cannot be read.
  */
 MigrationSet LoadMigrationDir(const std::filesystem::path &dir);
+
+/*
+ * EncodingProblem returns "" when contents is valid UTF-8 without NUL bytes,
+ * else one sentence naming the first bad line (a NUL byte would make
+ * PostgreSQL stop reading there; the history would say the whole file ran).
+ */
+std::string EncodingProblem(std::string_view contents);
 
 /* ReadFile returns the bytes of path; throws std::runtime_error naming it. */
 std::string ReadFile(const std::filesystem::path &path);

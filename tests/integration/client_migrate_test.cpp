@@ -277,8 +277,12 @@ TEST(ClientMigrate, GuardRefusalIsShownWithDetailAndHint) {
     if (ScalarText(conn.get(), "SELECT count(*) FROM pg_event_trigger WHERE evtname = "
                                "'keel_guard_ddl_command_start'") == "0")
         GTEST_SKIP() << "the guard is not installed";
-    ASSERT_EQ(RunKeel(db, "migrate --dir " + Quote(kSeedDir.string())).exit_code, 0);
-    KeelRun run = RunKeel(db, "migrate --dir " + Quote(kDestructiveDir.string()));
+    /* one folder, as a project has: the seed migrations, then the destructive ones after them */
+    TempDir dir("guard");
+    dir.CopyFrom(kSeedDir, "9999");
+    ASSERT_EQ(RunKeel(db, "migrate --dir " + dir.path.string()).exit_code, 0);
+    dir.CopyFrom(kDestructiveDir, "9999");
+    KeelRun run = RunKeel(db, "migrate --dir " + dir.path.string());
     EXPECT_EQ(run.exit_code, 1);
     /* 0100 uses the break-glass directive and goes through. */
     EXPECT_TRUE(Contains(run.out, "applied 0100_break_glass_drop_coupons.sql")) << run.out;
@@ -319,7 +323,8 @@ TEST(ClientMigrate, OrdinaryRoleRunsTheSeedFolder) {
              "keel.migration_superseded(numeric, text, text, numeric) TO keel_it_migrator");
     }
     /* the seed's 0031 allocates and reads credits: since 0.2.0 that needs a grant too */
-    KeelRun grant = RunKeel("dbname=keel_it_mig_role", "install --grant-credits-admin keel_it_migrator");
+    KeelRun grant =
+        RunKeel("dbname=keel_it_mig_role", "install --grant-credits-admin keel_it_migrator");
     ASSERT_EQ(grant.exit_code, 0) << grant.err;
     KeelRun run = RunKeel(db, "migrate --dir " + Quote(kSeedDir.string()));
     EXPECT_EQ(run.exit_code, 0) << run.err;
@@ -456,4 +461,35 @@ TEST(ClientInstall, GrantsCreditsToNamedRolesOnly) {
     EXPECT_EQ(missing.exit_code, 1);
     EXPECT_TRUE(Contains(missing.err, "does not exist")) << missing.err;
     Exec(conn.get(), "DROP OWNED BY keel_it_app, keel_it_admin");
+}
+
+/*
+ * Before anything runs (issue 12): a pending file older than the newest
+ * applied one is refused unless --allow-out-of-order, and an applied file
+ * that went missing stops the run.
+ */
+TEST(ClientMigrate, OutOfOrderAndMissingAppliedFilesAreRefused) {
+    std::string db = ScratchDatabase("keel_it_mig_order", true);
+    TempDir dir("order");
+    dir.Write("0001_a.sql", "CREATE TABLE it_a (id int);\n");
+    dir.Write("0003_c.sql", "CREATE TABLE it_c (id int);\n");
+    ASSERT_EQ(RunKeel(db, "migrate --dir " + dir.path.string()).exit_code, 0);
+    dir.Write("0002_b.sql", "CREATE TABLE it_b (id int);\n");
+    KeelRun late = RunKeel(db, "migrate --dir " + dir.path.string());
+    EXPECT_EQ(late.exit_code, 1);
+    EXPECT_TRUE(Contains(late.err, "older than the newest applied version 3: 0002_b.sql"))
+        << late.err;
+    auto conn = Connect("keel_it_mig_order");
+    EXPECT_EQ(HistoryStatus(conn.get(), "2"), "");
+    KeelRun allowed = RunKeel(db, "migrate --allow-out-of-order --dir " + dir.path.string());
+    EXPECT_EQ(allowed.exit_code, 0) << allowed.err;
+    EXPECT_EQ(HistoryStatus(conn.get(), "2"), "applied");
+
+    std::filesystem::remove(dir.path / "0001_a.sql");
+    dir.Write("0004_d.sql", "CREATE TABLE it_d (id int);\n");
+    KeelRun missing = RunKeel(db, "migrate --dir " + dir.path.string());
+    EXPECT_EQ(missing.exit_code, 1);
+    EXPECT_TRUE(Contains(missing.err, "missing from")) << missing.err;
+    EXPECT_TRUE(Contains(missing.err, "1 (0001_a.sql)")) << missing.err;
+    EXPECT_EQ(HistoryStatus(conn.get(), "4"), "");
 }

@@ -338,3 +338,38 @@ TEST(LineMapping, ServerPositionInsideAStatementMapsToFileLine) {
     size_t offset = insert.offset + kc::CharPositionToOffset(insert.text, long(nope) + 1);
     EXPECT_EQ(kc::LineAt(sql, offset), 4u);
 }
+
+// Files keel would half-run or misread are problems before anything runs
+// (issue 12): a NUL byte (PostgreSQL would stop there while the history says
+// the whole file ran), bytes that are not UTF-8; a byte-order mark is dropped.
+TEST(MigrationEncoding, NulBytesAndBadUtf8AreProblemsTheBomIsDropped) {
+    using keel::client::EncodingProblem;
+    EXPECT_EQ(EncodingProblem("CREATE TABLE t (a int);\n-- é, ✓, 😀\n"), "");
+    EXPECT_NE(EncodingProblem(std::string("SELECT 1;\nSELECT 2;\0SELECT 3;", 30))
+                  .find("line 2 holds a NUL byte"),
+              std::string::npos);
+    EXPECT_NE(EncodingProblem("SELECT 'caf\xe9';").find("line 1 is not valid UTF-8 (byte 0xe9)"),
+              std::string::npos);
+    EXPECT_NE(EncodingProblem("\xc0\xaf").find("not valid UTF-8"), std::string::npos); // overlong
+    EXPECT_NE(EncodingProblem("\xed\xa0\x80").find("not valid UTF-8"),
+              std::string::npos); // surrogate
+
+    std::filesystem::path dir =
+        std::filesystem::temp_directory_path() / ("keel_enc_" + std::to_string(::getpid()));
+    std::filesystem::remove_all(dir);
+    std::filesystem::create_directories(dir);
+    std::ofstream(dir / "0001_nul.sql", std::ios::binary)
+        << std::string("SELECT 1;\0DROP TABLE x;\n", 24);
+    std::ofstream(dir / "0002_latin1.sql", std::ios::binary) << "SELECT 'caf\xe9';\n";
+    std::ofstream(dir / "0003_bom.sql", std::ios::binary) << "\xEF\xBB\xBF"
+                                                             "CREATE TABLE t (a int);\n";
+    keel::client::MigrationSet set = keel::client::LoadMigrationDir(dir);
+    ASSERT_EQ(set.problems.size(), 2u);
+    EXPECT_NE(set.problems[0].find("0001_nul.sql: line 1 holds a NUL byte"), std::string::npos)
+        << set.problems[0];
+    EXPECT_NE(set.problems[1].find("0002_latin1.sql: line 1 is not valid UTF-8"), std::string::npos)
+        << set.problems[1];
+    ASSERT_EQ(set.files.size(), 1u);
+    EXPECT_EQ(set.files[0].contents, "CREATE TABLE t (a int);\n");
+    std::filesystem::remove_all(dir);
+}
