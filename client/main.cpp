@@ -117,9 +117,12 @@ int main(int argc, char **argv) {
     CLI::App *migrate =
         app.add_subcommand("migrate", "apply pending migrations of a folder, in version order");
     migrate->add_option("--dir", migrate_dir, "folder of <digits>_<slug>.sql files")->required();
-    bool allow_out_of_order = false;
-    migrate->add_flag("--allow-out-of-order", allow_out_of_order,
+    keel::client::MigrateOptions migrate_options;
+    migrate->add_flag("--allow-out-of-order", migrate_options.allow_out_of_order,
                       "apply pending files older than the newest applied one");
+    migrate->add_option("--target", migrate_options.target, "apply nothing after this version");
+    migrate->add_option("--lock-wait", migrate_options.lock_wait_seconds,
+                        "seconds to wait for another runner's lock (default 60)");
 
     std::string status_dir;
     bool status_json = false;
@@ -170,7 +173,7 @@ int main(int argc, char **argv) {
             keel::client::GrantCredits(conn, grant_credits, false, std::cout);
             keel::client::GrantCredits(conn, grant_credits_admin, true, std::cout);
         } else if (*migrate) {
-            keel::client::Migrate(conn, migrate_dir, std::cout, allow_out_of_order);
+            keel::client::Migrate(conn, migrate_dir, std::cout, migrate_options);
         } else if (*trash_list) {
             keel::client::TrashList(conn, trash_json, std::cout);
         } else if (*trash_restore) {

@@ -56,7 +56,8 @@ struct MigrateSummary {
  *      a file that is not valid UTF-8 or holds a NUL byte); an applied
  *      migration's file must not be missing; no pending file may be older
  *      than the newest applied one unless allow_out_of_order;
- *   2. keel.migration_lock() (KL004 -> CommandError naming the holder);
+ *   2. keel.migration_lock(), retried for options.lock_wait_seconds (KL004 ->
+ *      CommandError naming the holder); --target drops pending files after it;
  *   3. every applied version's file must still have its recorded checksum,
  *      else nothing is applied;
  *   4. every pending file must parse (libpg_query) and obey the transaction
@@ -72,8 +73,15 @@ struct MigrateSummary {
  *   7. keel.migration_unlock().
  * Prints one line per applied or superseded migration, with its duration.
  */
+/* MigrateOptions: --allow-out-of-order, --target VERSION, --lock-wait SECONDS. */
+struct MigrateOptions {
+    bool allow_out_of_order = false;
+    std::string target;         /* apply nothing after this version ("" for all) */
+    int lock_wait_seconds = 60; /* how long to retry for the migration lock (Sqitch: 60 s) */
+};
+
 MigrateSummary Migrate(const Connection &conn, const std::filesystem::path &dir, std::ostream &out,
-                       bool allow_out_of_order = false);
+                       const MigrateOptions &options = {});
 
 /*
  * Status reports history (and dir when not empty) as text or JSON.

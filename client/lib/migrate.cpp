@@ -6,7 +6,9 @@
 #include "lib/report.hpp"
 #include "lib/sql_script.hpp"
 
+#include <algorithm>
 #include <chrono>
+#include <thread>
 #include <cstdio>
 #include <map>
 
@@ -47,14 +49,29 @@ void RequireRecordingPrivileges(const Connection &conn) {
     }
 }
 
-/* MigrationLock holds keel.migration_lock() for its lifetime. */
+/*
+ * MigrationLock holds keel.migration_lock() for its lifetime. It retries every
+ * 200 ms for up to wait_seconds (keel.migration_lock() only tries the lock,
+ * so nothing ever queues behind it: a CREATE INDEX CONCURRENTLY of another
+ * session cannot deadlock on it); then the KL004 error names the holder.
+ */
 class MigrationLock {
   public:
-    explicit MigrationLock(const Connection &conn) : conn_(conn) {
-        try {
-            conn_.Exec("SELECT keel.migration_lock()");
-        } catch (const ServerError &e) {
-            throw CommandError(e.OneLine());
+    MigrationLock(const Connection &conn, int wait_seconds) : conn_(conn) {
+        auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(wait_seconds);
+        while (true) {
+            try {
+                conn_.Exec("SELECT keel.migration_lock()");
+                return;
+            } catch (const ServerError &e) {
+                if (e.sqlstate != "KL004" || std::chrono::steady_clock::now() >= deadline)
+                    throw CommandError(
+                        e.OneLine() +
+                        (e.sqlstate == "KL004"
+                             ? " (waited " + std::to_string(wait_seconds) + " s; --lock-wait)"
+                             : std::string()));
+            }
+            std::this_thread::sleep_for(std::chrono::milliseconds(200));
         }
     }
     ~MigrationLock() {
@@ -168,7 +185,8 @@ std::chrono::steady_clock::duration ApplyOne(const Connection &conn, const Migra
 } // namespace
 
 MigrateSummary Migrate(const Connection &conn, const std::filesystem::path &dir, std::ostream &out,
-                       bool allow_out_of_order) {
+                       const MigrateOptions &options) {
+    bool allow_out_of_order = options.allow_out_of_order;
     MigrationSet set;
     try {
         set = LoadMigrationDir(dir);
@@ -184,7 +202,7 @@ MigrateSummary Migrate(const Connection &conn, const std::filesystem::path &dir,
     }
     RequireKeel(conn);
     RequireRecordingPrivileges(conn);
-    MigrationLock lock(conn);
+    MigrationLock lock(conn, options.lock_wait_seconds);
 
     Report report = Analyze(&set, ReadHistory(conn));
     if (!report.mismatches.empty()) {
@@ -224,6 +242,19 @@ MigrateSummary Migrate(const Connection &conn, const std::filesystem::path &dir,
                                newest + ": " + older +
                                "; rename them after it, or pass --allow-out-of-order to apply "
                                "them anyway; nothing applied");
+    }
+
+    /* --target: nothing after it */
+    if (!options.target.empty()) {
+        std::string target = options.target;
+        if (target.find_first_not_of("0123456789") != std::string::npos)
+            throw CommandError("--target must be a version number, not \"" + target + "\"");
+        target = CanonicalVersion(target);
+        report.pending.erase(std::remove_if(report.pending.begin(), report.pending.end(),
+                                            [&](const MigrationFile *f) {
+                                                return CompareVersions(f->version, target) > 0;
+                                            }),
+                             report.pending.end());
     }
 
     /* Preflight: every pending file parses and obeys the transaction rules. */

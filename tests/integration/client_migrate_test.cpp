@@ -9,6 +9,9 @@
 #include "test_db.hpp"
 
 #include <gtest/gtest.h>
+
+#include <chrono>
+#include <thread>
 #include <nlohmann/json.hpp>
 
 #include <cstdlib>
@@ -257,8 +260,9 @@ TEST(ClientMigrate, ConcurrentRunnerGetsKL004) {
     std::string db = ScratchDatabase("keel_it_mig_lock", true);
     auto holder = Connect("keel_it_mig_lock");
     Exec(holder.get(), "SELECT keel.migration_lock()");
-    KeelRun run = RunKeel(db, "migrate --dir " + Quote(kSeedDir.string()));
+    KeelRun run = RunKeel(db, "migrate --lock-wait 1 --dir " + Quote(kSeedDir.string()));
     EXPECT_EQ(run.exit_code, 1);
+    EXPECT_TRUE(Contains(run.err, "waited 1 s")) << run.err;
     EXPECT_TRUE(Contains(run.err, "another keel migration runner holds the migration lock"))
         << run.err;
     EXPECT_TRUE(Contains(run.err, "KL004")) << run.err;
@@ -266,7 +270,17 @@ TEST(ClientMigrate, ConcurrentRunnerGetsKL004) {
         << run.err;
     EXPECT_EQ(ScalarText(holder.get(), "SELECT count(*) FROM keel.migration_history"), "0");
 
-    Exec(holder.get(), "SELECT keel.migration_unlock()");
+    /* a runner that waits gets the lock once the holder lets go */
+    std::thread release([&] {
+        std::this_thread::sleep_for(std::chrono::milliseconds(700));
+        Exec(holder.get(), "SELECT keel.migration_unlock()");
+    });
+    KeelRun waited =
+        RunKeel(db, "migrate --lock-wait 20 --target 3 --dir " + Quote(kSeedDir.string()));
+    release.join();
+    EXPECT_EQ(waited.exit_code, 0) << waited.err;
+    EXPECT_TRUE(Contains(waited.out, "applied 0003_sample_organizations.sql")) << waited.out;
+    EXPECT_FALSE(Contains(waited.out, "0011_")) << "--target 3 applied past 3: " << waited.out;
     KeelRun after = RunKeel(db, "migrate --dir " + Quote(kSeedDir.string()));
     EXPECT_EQ(after.exit_code, 0) << after.err;
 }
