@@ -16,6 +16,12 @@ INSERT INTO receipts SELECT g, g FROM generate_series(1, 10) g;
 CREATE VIEW big_entries AS SELECT * FROM ledger WHERE amount > 900;
 CREATE VIEW biggest AS SELECT * FROM big_entries WHERE amount > 990;
 GRANT SELECT ON ledger TO PUBLIC;
+-- a view owned by an ordinary role comes back owned by it, not by keel's owner
+-- (a superuser-owned view would read with a superuser's rights), with its grants
+CREATE ROLE keel_regress_viewer;
+GRANT SELECT ON ledger, big_entries TO keel_regress_viewer;
+ALTER VIEW biggest OWNER TO keel_regress_viewer;
+GRANT SELECT ON biggest TO PUBLIC;
 SELECT md5(string_agg(l::text, ',' ORDER BY id)) AS before FROM ledger l \gset
 
 -- Without CASCADE the dependents still stop it, as PostgreSQL does.
@@ -59,7 +65,9 @@ SELECT (SELECT count(*) FROM biggest) AS biggest_rows,
        (SELECT count(*) FROM pg_constraint WHERE conname = 'ledger_owner_id_fkey') AS fk_out,
        (SELECT count(*) FROM pg_indexes WHERE tablename = 'ledger') AS indexes,
        pg_get_serial_sequence('ledger', 'id') AS sequence,
-       has_table_privilege('public', 'ledger', 'SELECT') AS public_select;
+       has_table_privilege('public', 'ledger', 'SELECT') AS public_select,
+       (SELECT relowner::regrole FROM pg_class WHERE oid = 'biggest'::regclass) AS view_owner,
+       has_table_privilege('public', 'biggest', 'SELECT') AS view_public_select;
 INSERT INTO ledger (owner_id, amount) VALUES (1, 5) RETURNING id;
 
 -- TRUNCATE keeps the rows; they come back.
@@ -93,3 +101,9 @@ SELECT action, rule, command_tag FROM keel.guard_audit
 WHERE action IN ('overridden', 'restored', 'purged') AND occurred_at > now() - interval '1 hour'
   AND (rule IS NULL OR rule IN ('drop-table', 'truncate'))
 ORDER BY id DESC LIMIT 8;
+BEGIN;
+SET LOCAL keel.trash = off;
+SELECT keel.allow_destructive('regress clean-up') IS NULL AS ok;
+DROP OWNED BY keel_regress_viewer;
+DROP ROLE keel_regress_viewer;
+COMMIT;
