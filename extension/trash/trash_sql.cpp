@@ -35,6 +35,31 @@ static char *Field(const char *name) {
     return v ? pstrdup(v) : nullptr;
 }
 
+/*
+ * AsTableOwner runs dml (an INSERT or UPDATE reading keel_trash.trash) as the
+ * owner of table, so the table's own triggers never run with the rights of
+ * keel's owner: the owner is granted reading the trash table for the length
+ * of the statement only (the grant never commits).
+ */
+static void AsTableOwner(const char *table_literal, const char *trash, const char *dml) {
+    char *owner = TrashScalar(psprintf("SELECT relowner FROM pg_catalog.pg_class WHERE oid "
+                                       "OPERATOR(pg_catalog.=) %s::pg_catalog.regclass",
+                                       table_literal),
+                              CurrentMemoryContext);
+    Oid role = (Oid)strtoul(owner, nullptr, 10);
+    const char *name = quote_identifier(GetUserNameFromId(role, false));
+    TrashExec(psprintf("GRANT USAGE ON SCHEMA keel_trash TO %s", name));
+    TrashExec(psprintf("GRANT SELECT ON keel_trash.%s TO %s", quote_identifier(trash), name));
+    Oid keel_owner;
+    int sec;
+    GetUserIdAndSecContext(&keel_owner, &sec);
+    SetUserIdAndSecContext(role, sec | SECURITY_LOCAL_USERID_CHANGE);
+    TrashExec(dml);
+    SetUserIdAndSecContext(keel_owner, sec);
+    TrashExec(psprintf("REVOKE SELECT ON keel_trash.%s FROM %s", quote_identifier(trash), name));
+    TrashExec(psprintf("REVOKE USAGE ON SCHEMA keel_trash FROM %s", name));
+}
+
 static bool Exists(const char *sql) {
     char *v = TrashScalar(sql, CurrentMemoryContext);
     return v && strcmp(v, "t") == 0;
@@ -148,15 +173,29 @@ static char *RestoreColumn(int64 id, const char *details_id_sql, const char *tar
                  errhint("Restore into a table with the same key columns.")));
     (void)details_id_sql;
     TrashExec(psprintf(
-        "DO $keel$ DECLARE d jsonb; m text; BEGIN"
+        "DO $keel$ DECLARE d jsonb; BEGIN"
         "  SELECT details INTO d FROM keel.dropped_objects WHERE id "
         "OPERATOR(pg_catalog.=) " INT64_FORMAT ";"
         "  EXECUTE pg_catalog.format('ALTER TABLE %%s ADD COLUMN %%I %%s', %s, %s, d->>'type');"
-        "  SELECT pg_catalog.string_agg(pg_catalog.format('t.%%1$I = c.%%1$I', k), ' AND ') INTO m"
-        "    FROM pg_catalog.jsonb_array_elements_text(d->'keys') k;"
-        "  EXECUTE pg_catalog.format('UPDATE %%s t SET %%I = c.%%I FROM keel_trash.%%I c WHERE "
-        "%%s',"
-        "    %s, %s, d->>'column', 'c" INT64_FORMAT "', m);"
+        " END $keel$",
+        id, QuoteLiteral(row), QuoteLiteral(target_column)));
+    /* the values go back as the table's owner: its triggers never run with keel's owner's rights */
+    char *trash = psprintf("c" INT64_FORMAT, id);
+    char *update = TrashScalar(
+        psprintf(
+            "SELECT pg_catalog.format('UPDATE %%s t SET %%I = c.%%I FROM keel_trash.%%I c WHERE "
+            "%%s',"
+            " %s, %s, o.details->>'column', %s,"
+            " (SELECT pg_catalog.string_agg(pg_catalog.format('t.%%1$I = c.%%1$I', k), ' AND ')"
+            "  FROM pg_catalog.jsonb_array_elements_text(o.details->'keys') k))"
+            " FROM keel.dropped_objects o WHERE o.id OPERATOR(pg_catalog.=) " INT64_FORMAT,
+            QuoteLiteral(row), QuoteLiteral(target_column), QuoteLiteral(trash), id),
+        CurrentMemoryContext);
+    AsTableOwner(QuoteLiteral(row), trash, update);
+    TrashExec(psprintf(
+        "DO $keel$ DECLARE d jsonb; BEGIN"
+        "  SELECT details INTO d FROM keel.dropped_objects WHERE id "
+        "OPERATOR(pg_catalog.=) " INT64_FORMAT ";"
         "  IF d->>'default' IS NOT NULL THEN"
         "    EXECUTE pg_catalog.format('ALTER TABLE %%s ALTER COLUMN %%I SET DEFAULT %%s', %s, %s, "
         "d->>'default');"
@@ -164,11 +203,10 @@ static char *RestoreColumn(int64 id, const char *details_id_sql, const char *tar
         "  IF (d->>'not_null')::boolean THEN"
         "    EXECUTE pg_catalog.format('ALTER TABLE %%s ALTER COLUMN %%I SET NOT NULL', %s, %s);"
         "  END IF;"
-        "  EXECUTE pg_catalog.format('DROP TABLE keel_trash.%%I', 'c" INT64_FORMAT "');"
+        "  EXECUTE pg_catalog.format('DROP TABLE keel_trash.%%I', %s);"
         " END $keel$",
         id, QuoteLiteral(row), QuoteLiteral(target_column), QuoteLiteral(row),
-        QuoteLiteral(target_column), id, QuoteLiteral(row), QuoteLiteral(target_column),
-        QuoteLiteral(row), QuoteLiteral(target_column), id));
+        QuoteLiteral(target_column), QuoteLiteral(trash)));
     return psprintf("column %s of %s restored", target_column, row);
 }
 
@@ -188,18 +226,19 @@ static char *RestoreRows(int64 id, const char *schema, const char *table, const 
         ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
                         errmsg("table %s has changed shape since it was truncated", row),
                         errdetail("Some of the kept rows' columns are gone.")));
-    TrashExec(psprintf("DO $keel$ DECLARE cols text; BEGIN"
-                       "  SELECT pg_catalog.string_agg(pg_catalog.quote_ident(c), ', ') INTO cols "
-                       "FROM keel.dropped_objects o,"
-                       "    pg_catalog.jsonb_array_elements_text(o.details->'columns') c WHERE "
-                       "o.id OPERATOR(pg_catalog.=) " INT64_FORMAT ";"
-                       "  EXECUTE pg_catalog.format('INSERT INTO %%s (%%s) OVERRIDING SYSTEM VALUE "
-                       "SELECT %%s FROM keel_trash.%%I',"
-                       "    %s, cols, cols, 'r" INT64_FORMAT "');"
-                       "  EXECUTE pg_catalog.format('DROP TABLE keel_trash.%%I', 'r" INT64_FORMAT
-                       "');"
-                       " END $keel$",
-                       id, QuoteLiteral(row), id, id));
+    char *cols = TrashScalar(
+        psprintf("SELECT pg_catalog.string_agg(pg_catalog.quote_ident(c), ', ') FROM "
+                 "keel.dropped_objects o,"
+                 " pg_catalog.jsonb_array_elements_text(o.details->'columns') c WHERE o.id"
+                 " OPERATOR(pg_catalog.=) " INT64_FORMAT,
+                 id),
+        CurrentMemoryContext);
+    char *trash = psprintf("r" INT64_FORMAT, id);
+    AsTableOwner(
+        QuoteLiteral(row), trash,
+        psprintf("INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE SELECT %s FROM keel_trash.%s", row,
+                 cols, cols, quote_identifier(trash)));
+    TrashExec(psprintf("DROP TABLE keel_trash.%s", quote_identifier(trash)));
     (void)table;
     return psprintf("rows of %s.%s restored into %s", schema, table, row);
 }
