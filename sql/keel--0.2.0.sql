@@ -694,3 +694,56 @@ COMMENT ON FUNCTION keel.purge_dropped(interval) IS 'destroy recycle-bin entries
 REVOKE ALL ON FUNCTION keel.get_available_credits(uuid, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION keel.consume_credits(uuid, text, bigint, text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION keel.consume_specific_credits(uuid, text, integer, text) FROM PUBLIC;
+
+-- keel.consume_credits_batch(account[], credit_type[], amount[],
+--   idempotency_key[] DEFAULT NULL, description DEFAULT NULL, atomic DEFAULT false)
+--   RETURNS TABLE (item integer, remaining bigint, error_code text)
+-- Consumes many items in one call, one result row per item (1-based).
+-- Default: each item succeeds or fails alone (error_code is its SQLSTATE,
+-- KL002, KL003, 22023, ..., and that item changes nothing). With atomic, the
+-- first failure raises and nothing changes. Arrays of different lengths are
+-- 22023. Needs EXECUTE on keel.consume_credits (it calls it per item, as the
+-- caller). Each non-atomic item runs in its own subtransaction.
+CREATE FUNCTION keel.consume_credits_batch(account uuid[], credit_type text[], amount bigint[],
+                                           idempotency_key text[] DEFAULT NULL,
+                                           description text DEFAULT NULL, atomic boolean DEFAULT false)
+RETURNS TABLE (item integer, remaining bigint, error_code text)
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp
+AS $batch$
+DECLARE
+    n integer := coalesce(pg_catalog.array_length(account, 1), 0);
+BEGIN
+    IF coalesce(pg_catalog.array_length(credit_type, 1), 0) OPERATOR(pg_catalog.<>) n
+       OR coalesce(pg_catalog.array_length(amount, 1), 0) OPERATOR(pg_catalog.<>) n
+       OR (idempotency_key IS NOT NULL
+           AND coalesce(pg_catalog.array_length(idempotency_key, 1), 0) OPERATOR(pg_catalog.<>) n) THEN
+        RAISE EXCEPTION USING ERRCODE = '22023',
+            MESSAGE = 'keel.consume_credits_batch() needs arrays of the same length',
+            DETAIL = pg_catalog.format('account has %s items, credit_type %s, amount %s, idempotency_key %s.',
+                n, coalesce(pg_catalog.array_length(credit_type, 1), 0),
+                coalesce(pg_catalog.array_length(amount, 1), 0),
+                coalesce(pg_catalog.array_length(idempotency_key, 1)::text, 'none'));
+    END IF;
+    FOR i IN 1..n LOOP
+        item := i;
+        IF atomic THEN
+            remaining := keel.consume_credits(account[i], credit_type[i], amount[i], description,
+                                              idempotency_key[i]);
+            error_code := NULL;
+        ELSE
+            BEGIN
+                remaining := keel.consume_credits(account[i], credit_type[i], amount[i], description,
+                                                  idempotency_key[i]);
+                error_code := NULL;
+            EXCEPTION WHEN OTHERS THEN
+                remaining := NULL;
+                error_code := SQLSTATE;
+            END;
+        END IF;
+        RETURN NEXT;
+    END LOOP;
+END
+$batch$;
+REVOKE ALL ON FUNCTION keel.consume_credits_batch(uuid[], text[], bigint[], text[], text, boolean) FROM PUBLIC;
+COMMENT ON FUNCTION keel.consume_credits_batch(uuid[], text[], bigint[], text[], text, boolean) IS 'consume many items in one call; per item remaining or error_code; atomic: all or nothing';

@@ -266,3 +266,26 @@ DROP ROLE regress_keel_credits_app;
 SELECT keel.consume_credits('00000000-0000-0000-0000-000000000003', 'ai', 1, repeat('x', 1025));
 \echo SQLSTATE :LAST_ERROR_SQLSTATE
 SELECT keel.consume_credits('00000000-0000-0000-0000-000000000003', 'ai', 1, repeat('x', 1024)) > 0 AS fits;
+
+-- keel.consume_credits_batch: one call, one row per item; by default each item
+-- succeeds or fails alone; atomic: all or nothing; bad arrays are 22023.
+SELECT * FROM keel.consume_credits_batch(
+    ARRAY['00000000-0000-0000-0000-000000000003', '00000000-0000-0000-0000-000000000003',
+          '00000000-0000-0000-0000-000000000003', '00000000-0000-0000-0000-000000000003']::uuid[],
+    ARRAY['ai', 'ai', 'no_such_type', 'ai'],
+    ARRAY[1, 1000000, 1, -1]::bigint[],
+    ARRAY['b-1', NULL, NULL, NULL], 'batch');
+-- the same key again replays, charging nothing
+SELECT * FROM keel.consume_credits_batch(ARRAY['00000000-0000-0000-0000-000000000003']::uuid[],
+    ARRAY['ai'], ARRAY[1]::bigint[], ARRAY['b-1'], 'batch');
+SELECT keel.get_available_credits('00000000-0000-0000-0000-000000000003', 'ai') AS before_atomic \gset
+SELECT * FROM keel.consume_credits_batch(
+    ARRAY['00000000-0000-0000-0000-000000000003', '00000000-0000-0000-0000-000000000003']::uuid[],
+    ARRAY['ai', 'ai'], ARRAY[1, 1000000]::bigint[], NULL, 'batch', true);
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+SELECT keel.get_available_credits('00000000-0000-0000-0000-000000000003', 'ai') = :before_atomic AS nothing_changed;
+SELECT * FROM keel.consume_credits_batch(ARRAY['00000000-0000-0000-0000-000000000003']::uuid[],
+    ARRAY['ai', 'sms'], ARRAY[1]::bigint[]);
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+SELECT count(*) AS empty_batch FROM keel.consume_credits_batch('{}'::uuid[], '{}'::text[], '{}'::bigint[]);
+SELECT count(*) AS problems FROM keel.verify_credits();
