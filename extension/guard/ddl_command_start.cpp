@@ -407,11 +407,14 @@ static List *CollectKeelFunction(Node *tree) {
     ObjectAddress addr;
     if (IsA(tree, CreateFunctionStmt)) {
         CreateFunctionStmt *stmt = (CreateFunctionStmt *)tree;
-        if (!stmt->replace || !OidIsValid(KeelNamespace()))
+        if (!stmt->replace)
             return NIL;
         char *name;
         Oid nsp = QualifiedNameGetCreationNamespace(stmt->funcname, &name);
-        if (nsp != KeelNamespace())
+        /* keel's schema is always named keel (keel.control: not relocatable); the name
+         * test is a syscache lookup, so only a function there pays for the catalog scans */
+        const char *nspname = get_namespace_name(nsp);
+        if (nspname == nullptr || strcmp(nspname, "keel") != 0 || nsp != KeelNamespace())
             return NIL;
         return AddFinding(NIL, kRuleGuardTamper,
                           psprintf("function %s.%s", get_namespace_name(nsp), name));
