@@ -54,9 +54,8 @@ void Emitter::Report(const Rule &rule, const Stmt &stmt, std::string message, st
 
 void Emitter::Pend(const Rule &rule, const Stmt &stmt, std::string kind, std::string key,
                    std::string message, std::string help) {
-    const_cast<Context &>(ctx_).pending.push_back({&rule, std::move(kind), std::move(key),
-                                                   stmt.line, stmt.column, std::move(message),
-                                                   std::move(help)});
+    ctx_.pending.push_back({&rule, std::move(kind), std::move(key), stmt.line, stmt.column,
+                            std::move(message), std::move(help)});
 }
 
 namespace {

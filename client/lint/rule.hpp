@@ -62,8 +62,7 @@ struct Context {
 /* Emitter collects findings for the statement being checked. */
 class Emitter {
   public:
-    Emitter(const Context &ctx, const std::map<std::string, Level> &levels,
-            std::vector<Finding> *out)
+    Emitter(Context &ctx, const std::map<std::string, Level> &levels, std::vector<Finding> *out)
         : ctx_(ctx), levels_(levels), out_(out) {}
     /* Report adds a finding of rule at stmt's position, at rule's effective level. */
     void Report(const struct Rule &rule, const Stmt &stmt, std::string message, std::string help);
@@ -74,7 +73,7 @@ class Emitter {
               std::string message, std::string help);
 
   private:
-    const Context &ctx_;
+    Context &ctx_;
     const std::map<std::string, Level> &levels_;
     std::vector<Finding> *out_;
 };
@@ -93,22 +92,13 @@ const std::vector<const Rule *> &AllRules();
 /* FindRule returns the rule called name, or nullptr. */
 const Rule *FindRule(const std::string &name);
 
-/* ---- parse-tree helpers shared by the rules (tree.cpp) ---- */
+/* ---- parse-tree helpers shared by the rules (tree.cpp; names and keys: tree.hpp) ---- */
 
 /* Has: a protobuf string field is set (libpg_query leaves absent ones empty, not NULL). */
 inline bool Has(const char *s) {
     return s && *s;
 }
 
-/* RelationKey names a relation for context matching: "rel" for public or unqualified, else
- * "schema.rel". */
-std::string RelationKey(const PgQuery__RangeVar *rv);
-/* NameListKey joins a list of String nodes as RelationKey does. */
-std::string NameListKey(size_t n, PgQuery__Node *const *names);
-/* QualifiedName joins a list of String nodes with '.', as written. */
-std::string QualifiedName(size_t n, PgQuery__Node *const *names);
-/* StringOf returns the sval of a String node, or "". */
-std::string StringOf(const PgQuery__Node *node);
 /* IsVolatileDefault reports whether expr calls a function known to be volatile (a table rewrite).
  */
 bool IsVolatileDefault(const PgQuery__Node *expr);

@@ -34,13 +34,6 @@ std::string KeyOfNames(size_t n, PgQuery__Node *const *names) {
     return Key(schema, name);
 }
 
-std::string RelationKey(const PgQuery__RangeVar *rv) {
-    return KeyOf(rv);
-}
-std::string NameListKey(size_t n, PgQuery__Node *const *names) {
-    return KeyOfNames(n, names);
-}
-
 std::string QualifiedName(size_t n, PgQuery__Node *const *names) {
     std::string out;
     for (size_t i = 0; i < n; i++)

@@ -38,4 +38,7 @@ std::string KeyOfNames(size_t n, PgQuery__Node *const *names);
 /* StringOf returns a String node's value, or "". */
 std::string StringOf(const PgQuery__Node *node);
 
+/* QualifiedName joins a list of String nodes with '.', as written. */
+std::string QualifiedName(size_t n, PgQuery__Node *const *names);
+
 } // namespace keel::lint

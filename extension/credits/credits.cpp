@@ -32,13 +32,13 @@ extern "C" {
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "catalog/pg_type.h"
-#include "commands/trigger.h"
 #include "executor/spi.h"
 #include "utils/builtins.h"
 #include "utils/tuplestore.h"
 #include "utils/uuid.h"
 }
 
+#include "pg/append_only.hpp"
 #include "pg/boundary.hpp"
 
 /* Longest idempotency key accepted, in bytes (keeps the btree key small). */
@@ -574,20 +574,10 @@ Datum keel_allocate_plan_credits(PG_FUNCTION_ARGS) {
 PG_FUNCTION_INFO_V1(keel_credit_ledger_append_only);
 PGDLLEXPORT Datum keel_credit_ledger_append_only(PG_FUNCTION_ARGS);
 Datum keel_credit_ledger_append_only(PG_FUNCTION_ARGS) {
-    if (!CALLED_AS_TRIGGER(fcinfo))
-        ereport(ERROR, (errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-                        errmsg("keel.credit_ledger_append_only() must be called as a trigger")));
-    TriggerData *trigdata = (TriggerData *)fcinfo->context;
-    const char *op = TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event)     ? "UPDATE"
-                     : TRIGGER_FIRED_BY_DELETE(trigdata->tg_event)   ? "DELETE"
-                     : TRIGGER_FIRED_BY_TRUNCATE(trigdata->tg_event) ? "TRUNCATE"
-                                                                     : "this change";
-    ereport(ERROR,
-            (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE), errmsg("keel.credit_ledger is append-only"),
-             errdetail("%s of ledger rows is refused for every role.", op),
-             errhint("Record a correction as a new entry, for example with "
-                     "keel.allocate_plan_credits().")));
-    PG_RETURN_NULL();
+    keel::RefuseAppendOnlyChange(fcinfo, "keel.credit_ledger_append_only()", "keel.credit_ledger",
+                                 "ledger",
+                                 "Record a correction as a new entry, for example with "
+                                 "keel.allocate_plan_credits().");
 }
 
 } // extern "C"

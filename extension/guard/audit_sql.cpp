@@ -5,12 +5,12 @@
  */
 extern "C" {
 #include "postgres.h"
-#include "commands/trigger.h"
 #include "fmgr.h"
 #include "miscadmin.h"
 }
 
 #include "guard/guard_internal.hpp"
+#include "pg/append_only.hpp"
 
 extern "C" {
 
@@ -23,19 +23,8 @@ extern "C" {
 PG_FUNCTION_INFO_V1(keel_guard_audit_append_only);
 PGDLLEXPORT Datum keel_guard_audit_append_only(PG_FUNCTION_ARGS);
 Datum keel_guard_audit_append_only(PG_FUNCTION_ARGS) {
-    if (!CALLED_AS_TRIGGER(fcinfo))
-        ereport(ERROR, (errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-                        errmsg("keel.guard_audit_append_only() must be called as a trigger")));
-    TriggerData *trigdata = (TriggerData *)fcinfo->context;
-    const char *op = TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event)     ? "UPDATE"
-                     : TRIGGER_FIRED_BY_DELETE(trigdata->tg_event)   ? "DELETE"
-                     : TRIGGER_FIRED_BY_TRUNCATE(trigdata->tg_event) ? "TRUNCATE"
-                                                                     : "this change";
-    ereport(ERROR,
-            (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE), errmsg("keel.guard_audit is append-only"),
-             errdetail("%s of audit rows is refused for every role.", op),
-             errhint("Archive old rows with pg_dump or COPY instead.")));
-    PG_RETURN_NULL();
+    keel::RefuseAppendOnlyChange(fcinfo, "keel.guard_audit_append_only()", "keel.guard_audit",
+                                 "audit", "Archive old rows with pg_dump or COPY instead.");
 }
 
 /*

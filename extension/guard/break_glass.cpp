@@ -17,6 +17,18 @@ extern "C" {
 PGDLLEXPORT Datum keel_allow_destructive(PG_FUNCTION_ARGS);
 }
 
+namespace keel {
+
+bool IsKeelAdmin() {
+    if (superuser())
+        return true;
+    const char *role = guard_admin_role ? guard_admin_role : "";
+    Oid admin = get_role_oid(role, true);
+    return OidIsValid(admin) && is_member_of_role(GetUserId(), admin);
+}
+
+} // namespace keel
+
 /*
  * keel.allow_destructive(reason text) RETURNS void
  *   Lets destructive DDL through until the current transaction ends (or the
@@ -46,22 +58,21 @@ Datum keel_allow_destructive(PG_FUNCTION_ARGS) {
                         errhint("Say why the destructive change is needed, for example "
                                 "SELECT keel.allow_destructive('drop table replaced by v2').")));
 
-    if (!superuser()) {
+    if (!IsKeelAdmin()) {
         const char *role = guard_admin_role ? guard_admin_role : "";
         Oid admin = get_role_oid(role, true);
-        if (!OidIsValid(admin) || !is_member_of_role(GetUserId(), admin))
-            ereport(ERROR,
-                    (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-                     errmsg("permission denied to allow destructive DDL"),
-                     OidIsValid(admin)
-                         ? errdetail("Only superusers and members of role \"%s\" may call "
-                                     "keel.allow_destructive().",
-                                     role)
-                         : errdetail("Only superusers may call keel.allow_destructive(), because "
-                                     "role \"%s\" named by keel.admin_role does not exist.",
-                                     role),
-                     errhint("Ask an administrator to run GRANT %s TO %s.", role,
-                             GetUserNameFromId(GetUserId(), false))));
+        ereport(ERROR,
+                (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+                 errmsg("permission denied to allow destructive DDL"),
+                 OidIsValid(admin)
+                     ? errdetail("Only superusers and members of role \"%s\" may call "
+                                 "keel.allow_destructive().",
+                                 role)
+                     : errdetail("Only superusers may call keel.allow_destructive(), because "
+                                 "role \"%s\" named by keel.admin_role does not exist.",
+                                 role),
+                 errhint("Ask an administrator to run GRANT %s TO %s.", role,
+                         GetUserNameFromId(GetUserId(), false))));
     }
 
     if (!IsTransactionBlock())

@@ -309,12 +309,12 @@ static int RenameRule(char relkind) {
     }
 }
 
-/* KeelObjectOf resolves what a RenameStmt / AlterOwnerStmt / AlterObjectSchemaStmt names, if
- * keel's. */
+/* KeelNamed resolves what a RenameStmt / AlterOwnerStmt / AlterObjectSchemaStmt names, if keel's.
+ */
 static bool KeelNamed(ObjectType type, Node *object, RangeVar *relation, ObjectAddress *addr) {
-    if (type == OBJECT_SCHEMA && object == nullptr)
-        return false;
     if (type == OBJECT_SCHEMA) {
+        if (object == nullptr)
+            return false;
         Oid nsp = get_namespace_oid(strVal(object), true);
         ObjectAddressSet(*addr, NamespaceRelationId, nsp);
         return OidIsValid(nsp) && nsp == KeelNamespace() && MayAlterObject(addr);
@@ -332,41 +332,46 @@ static bool KeelNamed(ObjectType type, Node *object, RangeVar *relation, ObjectA
     return false;
 }
 
+/*
+ * RelationNameFinding: renaming or moving relid breaks the clients that name
+ * it (rename-table, rename-view), unless it is exempt or clients do not name
+ * its kind.
+ */
+static List *RelationNameFinding(Oid relid) {
+    ObjectAddress addr;
+    ObjectAddressSet(addr, RelationRelationId, relid);
+    int rule = RenameRule(get_rel_relkind(relid));
+    if (rule < 0 || Exempt(&addr))
+        return NIL;
+    return AddFinding(NIL, rule, DescribeObject(&addr));
+}
+
 /* CollectRename lists the findings of a RenameStmt. */
 static List *CollectRename(RenameStmt *stmt) {
     ObjectAddress addr;
-    if (stmt->renameType == OBJECT_SCHEMA) {
-        Oid nsp = get_namespace_oid(stmt->subname, true);
-        if (!OidIsValid(nsp) || nsp != KeelNamespace())
-            return NIL;
-        ObjectAddressSet(addr, NamespaceRelationId, nsp);
-        if (!MayAlterObject(&addr))
-            return NIL;
-        return AddFinding(NIL, kRuleGuardTamper, DescribeObject(&addr));
-    }
-    if (KeelNamed(stmt->renameType, stmt->object, stmt->relation, &addr))
+    /* ALTER SCHEMA ... RENAME names the schema in subname, not in object */
+    Node *object =
+        stmt->renameType == OBJECT_SCHEMA ? (Node *)makeString(stmt->subname) : stmt->object;
+    if (KeelNamed(stmt->renameType, object, stmt->relation, &addr))
         return AddFinding(NIL, kRuleGuardTamper, DescribeObject(&addr));
     if (stmt->relation == nullptr)
         return NIL;
     Oid relid = ResolveRelation(stmt->relation);
     if (!OidIsValid(relid))
         return NIL;
-    char relkind = get_rel_relkind(relid);
-    int rule = -1;
-    if (stmt->renameType == OBJECT_COLUMN || stmt->renameType == OBJECT_ATTRIBUTE) {
-        AttrNumber attnum = get_attnum(relid, stmt->subname);
-        if (attnum <= 0 || (RenameRule(relkind) < 0 && relkind != RELKIND_COMPOSITE_TYPE))
-            return NIL;
-        ObjectAddressSubSet(addr, RelationRelationId, relid, attnum);
-        rule = kRuleRenameColumn;
-    } else if (stmt->renameType == OBJECT_TABLE || stmt->renameType == OBJECT_VIEW ||
-               stmt->renameType == OBJECT_MATVIEW || stmt->renameType == OBJECT_FOREIGN_TABLE) {
-        ObjectAddressSet(addr, RelationRelationId, relid);
-        rule = RenameRule(relkind);
-    }
-    if (rule < 0 || Exempt(&addr))
+    if (stmt->renameType == OBJECT_TABLE || stmt->renameType == OBJECT_VIEW ||
+        stmt->renameType == OBJECT_MATVIEW || stmt->renameType == OBJECT_FOREIGN_TABLE)
+        return RelationNameFinding(relid);
+    if (stmt->renameType != OBJECT_COLUMN && stmt->renameType != OBJECT_ATTRIBUTE)
         return NIL;
-    return AddFinding(NIL, rule, DescribeObject(&addr));
+    char relkind = get_rel_relkind(relid);
+    AttrNumber attnum = get_attnum(relid, stmt->subname);
+    if (attnum <= 0 || (RenameRule(relkind) < 0 && relkind != RELKIND_COMPOSITE_TYPE))
+        return NIL;
+    ObjectAddressSubSet(addr, RelationRelationId, relid, attnum);
+    if (Exempt(&addr))
+        return NIL;
+    return AddFinding(NIL, kRuleRenameColumn, DescribeObject(&addr));
 }
 
 /* CollectSetSchema: ALTER TABLE / VIEW ... SET SCHEMA moves it away from its clients. */
@@ -374,16 +379,8 @@ static List *CollectSetSchema(AlterObjectSchemaStmt *stmt) {
     ObjectAddress addr;
     if (KeelNamed(stmt->objectType, stmt->object, stmt->relation, &addr))
         return AddFinding(NIL, kRuleGuardTamper, DescribeObject(&addr));
-    if (stmt->relation == nullptr)
-        return NIL;
     Oid relid = ResolveRelation(stmt->relation);
-    if (!OidIsValid(relid))
-        return NIL;
-    ObjectAddressSet(addr, RelationRelationId, relid);
-    int rule = RenameRule(get_rel_relkind(relid));
-    if (rule < 0 || Exempt(&addr))
-        return NIL;
-    return AddFinding(NIL, rule, DescribeObject(&addr));
+    return OidIsValid(relid) ? RelationNameFinding(relid) : NIL;
 }
 
 /* CollectEnumRename: ALTER TYPE ... RENAME VALUE breaks every client that sends the old label. */

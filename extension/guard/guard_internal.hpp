@@ -36,6 +36,11 @@ bool BreakGlassActive();
 void ActivateBreakGlass(const char *reason);
 /* The reason given to keel.allow_destructive(), or NULL when not in force. */
 const char *BreakGlassReason();
+/*
+ * IsKeelAdmin: the current role is a superuser or a member of the role named
+ * by keel.admin_role (who may break the glass, restore and purge).
+ */
+bool IsKeelAdmin();
 /* WAL insert position when the break-glass was activated (InvalidXLogRecPtr when not). */
 XLogRecPtr BreakGlassLsn();
 

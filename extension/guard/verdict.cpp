@@ -48,29 +48,31 @@ struct Selection {
     char *rules; /* "drop-table, drop-column" */
 };
 
-static Selection Select(List *findings, RuleLevel level) {
+/*
+ * Select returns the findings at level (every finding when level is NULL),
+ * with the collateral objects beside them, and their distinct rule names.
+ * Collateral alone decides nothing: with no finding at level it selects nothing.
+ */
+static Selection Select(List *findings, const RuleLevel *level) {
+    auto at = [level](const Finding *f) {
+        return f->rule != kCollateral && (level == nullptr || RuleLevelNow(f->rule) == *level);
+    };
     Selection sel = {NIL, nullptr};
     bool seen[kRuleCount] = {false};
     StringInfoData rules;
     initStringInfo(&rules);
     ListCell *lc;
-    foreach (lc, findings) {
-        Finding *f = (Finding *)lfirst(lc);
-        if (f->rule != kCollateral && RuleLevelNow(f->rule) == level)
+    foreach (lc, findings)
+        if (at((Finding *)lfirst(lc)))
             break;
-    }
-    if (lc == nullptr) /* nothing at this level: collateral alone decides nothing */
+    if (lc == nullptr)
         return {NIL, rules.data};
     foreach (lc, findings) {
         Finding *f = (Finding *)lfirst(lc);
-        if (f->rule == kCollateral) {
-            sel.objects = lappend(sel.objects, f->object);
-            continue;
-        }
-        if (RuleLevelNow(f->rule) != level)
+        if (f->rule != kCollateral && !at(f))
             continue;
         sel.objects = lappend(sel.objects, f->object);
-        if (!seen[f->rule]) {
+        if (f->rule != kCollateral && !seen[f->rule]) {
             seen[f->rule] = true;
             appendStringInfo(&rules, "%s%s", rules.len ? ", " : "", RuleName(f->rule));
         }
@@ -79,23 +81,8 @@ static Selection Select(List *findings, RuleLevel level) {
     return sel;
 }
 
-/* AllFindings selects every finding, whatever its level (for the break-glass). */
-static Selection SelectAll(List *findings) {
-    Selection all = {NIL, nullptr};
-    bool seen[kRuleCount] = {false};
-    StringInfoData rules;
-    initStringInfo(&rules);
-    ListCell *lc;
-    foreach (lc, findings) {
-        Finding *f = (Finding *)lfirst(lc);
-        all.objects = lappend(all.objects, f->object);
-        if (f->rule != kCollateral && !seen[f->rule]) {
-            seen[f->rule] = true;
-            appendStringInfo(&rules, "%s%s", rules.len ? ", " : "", RuleName(f->rule));
-        }
-    }
-    all.rules = rules.data;
-    return all;
+static Selection Select(List *findings, RuleLevel level) {
+    return Select(findings, &level);
 }
 
 /*
@@ -117,7 +104,7 @@ void GuardVerdict(const char *tag, List *findings, bool audit) {
 
     if (BreakGlassActive()) {
         if (audit) {
-            Selection all = SelectAll(findings);
+            Selection all = Select(findings, nullptr);
             AuditRecord rec =
                 MakeAuditRecord("overridden", tag, all.rules, all.objects, BreakGlassReason());
             InsertAuditRow(&rec);

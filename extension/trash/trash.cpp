@@ -1,15 +1,13 @@
 /*
  * extension/trash/trash.cpp
- *   The recycle bin's GUCs and who may restore and purge.
+ *   The recycle bin's GUCs (who may restore and purge: IsKeelAdmin, break_glass.cpp).
  *     keel.trash (bool, default on, PGC_SUSET): keep what the guard lets through.
  *     keel.trash_retention (integer seconds, default 7 days, PGC_SUSET):
  *       how long an entry is kept before keel.purge_dropped() may destroy it.
  */
 extern "C" {
 #include "postgres.h"
-#include "miscadmin.h"
 #include <climits>
-#include "utils/acl.h"
 #include "utils/guc.h"
 }
 
@@ -31,14 +29,6 @@ void InitTrash() {
         "keel.trash_retention", gettext_noop("How long keel's recycle bin keeps an entry."),
         gettext_noop("keel.purge_dropped() destroys entries older than this."), &trash_retention_s,
         7 * 24 * 3600, 60, INT_MAX, PGC_SUSET, GUC_UNIT_S, nullptr, nullptr, nullptr);
-}
-
-bool IsKeelAdmin() {
-    if (superuser())
-        return true;
-    const char *role = guard_admin_role ? guard_admin_role : "";
-    Oid admin = get_role_oid(role, true);
-    return OidIsValid(admin) && is_member_of_role(GetUserId(), admin);
 }
 
 } // namespace keel

@@ -44,7 +44,4 @@ void TrashColumn(Oid relid, const char *column);
 /* TrashRows copies a table's rows before TRUNCATE. */
 void TrashRows(Oid relid);
 
-/* IsKeelAdmin: superuser or member of the role named by keel.admin_role. */
-bool IsKeelAdmin();
-
 } // namespace keel

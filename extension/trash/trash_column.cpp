@@ -64,12 +64,7 @@ void TrashColumn(Oid relid, const char *column) {
     int64 id = TrashNewEntry(s, "column", psprintf("%s.%s.%s", schema, table, column), details);
     TrashExec(psprintf("CREATE TABLE keel_trash.\"c" INT64_FORMAT "\" AS SELECT %s, %s FROM %s", id,
                        keys, quote_identifier(column), qualified));
-    TrashExec(
-        psprintf("UPDATE keel.dropped_objects SET trash_name = 'c" INT64_FORMAT "', row_count = "
-                 "(SELECT pg_catalog.count(*) FROM keel_trash.\"c" INT64_FORMAT "\"), size_bytes = "
-                 "pg_catalog.pg_total_relation_size('keel_trash.\"c" INT64_FORMAT
-                 "\"') WHERE id OPERATOR(pg_catalog.=) " INT64_FORMAT,
-                 id, id, id, id));
+    TrashFinishEntry(id, psprintf("c" INT64_FORMAT, id));
     TrashEnd(s);
     ereport(
         NOTICE,

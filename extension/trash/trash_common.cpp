@@ -52,6 +52,15 @@ char *TrashScalar(const char *sql, MemoryContext outer) {
     return v ? MemoryContextStrdup(outer, v) : nullptr;
 }
 
+void TrashFinishEntry(int64 id, const char *trash) {
+    char *qualified = psprintf("keel_trash.%s", quote_identifier(trash));
+    TrashExec(psprintf(
+        "UPDATE keel.dropped_objects SET trash_name = %s, row_count ="
+        " (SELECT pg_catalog.count(*) FROM %s), size_bytes ="
+        " pg_catalog.pg_total_relation_size(%s) WHERE id OPERATOR(pg_catalog.=) " INT64_FORMAT,
+        QuoteLiteral(trash), qualified, QuoteLiteral(qualified), id));
+}
+
 char *QuoteLiteral(const char *s) {
     return quote_literal_cstr(s ? s : "");
 }

@@ -40,6 +40,12 @@ char *TrashScalar(const char *sql, MemoryContext outer);
 int64 TrashNewEntry(const TrashSession &s, const char *kind, const char *identity,
                     const char *details_sql);
 
+/*
+ * TrashFinishEntry records where entry id's data went (keel_trash.<trash>)
+ * and its exact row count and size, once the copy is made.
+ */
+void TrashFinishEntry(int64 id, const char *trash);
+
 /* QuoteLiteral returns s as an SQL string literal (palloc'd). */
 char *QuoteLiteral(const char *s);
 

@@ -38,12 +38,7 @@ void TrashRows(Oid relid) {
     int64 id = TrashNewEntry(s, "rows", psprintf("%s.%s", schema, table), details);
     TrashExec(psprintf("CREATE TABLE keel_trash.\"r" INT64_FORMAT "\" AS SELECT * FROM ONLY %s", id,
                        qualified));
-    TrashExec(
-        psprintf("UPDATE keel.dropped_objects SET trash_name = 'r" INT64_FORMAT "', row_count = "
-                 "(SELECT pg_catalog.count(*) FROM keel_trash.\"r" INT64_FORMAT "\"), size_bytes = "
-                 "pg_catalog.pg_total_relation_size('keel_trash.\"r" INT64_FORMAT
-                 "\"') WHERE id OPERATOR(pg_catalog.=) " INT64_FORMAT,
-                 id, id, id, id));
+    TrashFinishEntry(id, psprintf("r" INT64_FORMAT, id));
     TrashEnd(s);
     ereport(
         NOTICE,

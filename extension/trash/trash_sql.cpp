@@ -137,8 +137,19 @@ static char *RestoreTable(int64 id, const char *schema, const char *name, const 
                            schema, name, schema, target, counts, name);
 }
 
+/* HasColumns: table has every column listed in the entry's details->key (a JSON array of names). */
+static bool HasColumns(const char *table, int64 id, const char *key) {
+    return Exists(
+        psprintf("SELECT pg_catalog.bool_and(EXISTS (SELECT FROM pg_catalog.pg_attribute a"
+                 " WHERE a.attrelid OPERATOR(pg_catalog.=) %s::pg_catalog.regclass AND a.attname"
+                 " OPERATOR(pg_catalog.=) c AND NOT a.attisdropped)) FROM keel.dropped_objects o,"
+                 " pg_catalog.jsonb_array_elements_text(o.details->%s) c WHERE o.id"
+                 " OPERATOR(pg_catalog.=) " INT64_FORMAT,
+                 QuoteLiteral(table), QuoteLiteral(key), id));
+}
+
 /* RestoreColumn adds the column back and fills it by key. */
-static char *RestoreColumn(int64 id, const char *details_id_sql, const char *target_column) {
+static char *RestoreColumn(int64 id, const char *target_column) {
     char *row = TrashScalar(
         psprintf("SELECT pg_catalog.format('%%I.%%I', details->>'schema', details->>'table') FROM"
                  " keel.dropped_objects WHERE id OPERATOR(pg_catalog.=) " INT64_FORMAT,
@@ -159,19 +170,12 @@ static char *RestoreColumn(int64 id, const char *details_id_sql, const char *tar
                  errhint("Restore it under another name: SELECT keel.restore_dropped(" INT64_FORMAT
                          ", '%s_restored').",
                          id, target_column)));
-    if (!Exists(psprintf(
-            "SELECT pg_catalog.bool_and(EXISTS (SELECT FROM pg_catalog.pg_attribute a"
-            " WHERE a.attrelid OPERATOR(pg_catalog.=) %s::pg_catalog.regclass AND a.attname"
-            " OPERATOR(pg_catalog.=) k AND NOT a.attisdropped)) FROM keel.dropped_objects o,"
-            " pg_catalog.jsonb_array_elements_text(o.details->'keys') k WHERE o.id"
-            " OPERATOR(pg_catalog.=) " INT64_FORMAT,
-            QuoteLiteral(row), id)))
+    if (!HasColumns(row, id, "keys"))
         ereport(ERROR,
                 (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
                  errmsg("table %s has changed shape since the column was dropped", row),
                  errdetail("Its key columns, which match the kept values to their rows, are gone."),
                  errhint("Restore into a table with the same key columns.")));
-    (void)details_id_sql;
     TrashExec(psprintf(
         "DO $keel$ DECLARE d jsonb; BEGIN"
         "  SELECT details INTO d FROM keel.dropped_objects WHERE id "
@@ -216,13 +220,7 @@ static char *RestoreRows(int64 id, const char *schema, const char *table, const 
     if (!Exists(psprintf("SELECT pg_catalog.to_regclass(%s) IS NOT NULL", QuoteLiteral(row))))
         ereport(ERROR, (errcode(ERRCODE_UNDEFINED_TABLE),
                         errmsg("table %s to put the rows back into does not exist", row)));
-    if (!Exists(psprintf(
-            "SELECT pg_catalog.bool_and(EXISTS (SELECT FROM pg_catalog.pg_attribute a"
-            " WHERE a.attrelid OPERATOR(pg_catalog.=) %s::pg_catalog.regclass AND a.attname"
-            " OPERATOR(pg_catalog.=) c AND NOT a.attisdropped)) FROM keel.dropped_objects o,"
-            " pg_catalog.jsonb_array_elements_text(o.details->'columns') c WHERE o.id"
-            " OPERATOR(pg_catalog.=) " INT64_FORMAT,
-            QuoteLiteral(row), id)))
+    if (!HasColumns(row, id, "columns"))
         ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
                         errmsg("table %s has changed shape since it was truncated", row),
                         errdetail("Some of the kept rows' columns are gone.")));
@@ -239,7 +237,6 @@ static char *RestoreRows(int64 id, const char *schema, const char *table, const 
         psprintf("INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE SELECT %s FROM keel_trash.%s", row,
                  cols, cols, quote_identifier(trash)));
     TrashExec(psprintf("DROP TABLE keel_trash.%s", quote_identifier(trash)));
-    (void)table;
     return psprintf("rows of %s.%s restored into %s", schema, table, row);
 }
 
@@ -299,7 +296,7 @@ Datum keel_restore_dropped(PG_FUNCTION_ARGS) {
     if (strcmp(kind, "table") == 0)
         done = RestoreTable(id, schema, name, new_name ? new_name : name);
     else if (strcmp(kind, "column") == 0)
-        done = RestoreColumn(id, nullptr, new_name ? new_name : column);
+        done = RestoreColumn(id, new_name ? new_name : column);
     else
         done = RestoreRows(id, schema, name, new_name ? new_name : name);
     TrashExec(psprintf("UPDATE keel.dropped_objects SET restored_at = pg_catalog.clock_timestamp(),"
