@@ -206,7 +206,7 @@ ALTER TABLE keel.credit_idempotency
 -- Default: each item succeeds or fails alone (error_code is its SQLSTATE,
 -- KL002, KL003, 22023, ..., and that item changes nothing). With atomic, the
 -- first failure raises and nothing changes. Arrays of different lengths are
--- 22023. Needs EXECUTE on keel.consume_credits (it calls it per item, as the
+-- 22023; on a standby or in a read-only transaction, 25006. Needs EXECUTE on keel.consume_credits (it calls it per item, as the
 -- caller). Each non-atomic item runs in its own subtransaction.
 CREATE FUNCTION keel.consume_credits_batch(account uuid[], credit_type text[], amount bigint[],
                                            idempotency_key text[] DEFAULT NULL,
@@ -218,6 +218,18 @@ AS $batch$
 DECLARE
     n integer := coalesce(pg_catalog.array_length(account, 1), 0);
 BEGIN
+    IF pg_catalog.pg_is_in_recovery() THEN
+        RAISE EXCEPTION USING ERRCODE = '25006',
+            MESSAGE = 'cannot run keel.consume_credits_batch() on a standby',
+            DETAIL = 'The server is in recovery (a hot standby), and a standby accepts only reads.',
+            HINT = 'Connect to the primary, or add target_session_attrs=read-write to a multi-host connection string.';
+    END IF;
+    IF pg_catalog.current_setting('transaction_read_only') OPERATOR(pg_catalog.=) 'on' THEN
+        RAISE EXCEPTION USING ERRCODE = '25006',
+            MESSAGE = 'cannot run keel.consume_credits_batch() in a read-only transaction',
+            DETAIL = 'transaction_read_only is on for this transaction.',
+            HINT = 'Run it in a read-write transaction.';
+    END IF;
     IF coalesce(pg_catalog.array_length(credit_type, 1), 0) OPERATOR(pg_catalog.<>) n
        OR coalesce(pg_catalog.array_length(amount, 1), 0) OPERATOR(pg_catalog.<>) n
        OR (idempotency_key IS NOT NULL

@@ -4,6 +4,10 @@
  *   Each writes its report to `out` and signals failure by throwing
  *   CommandError, whose what() is the one line keel prints on stderr.
  *
+ *   Writing commands (Install, Migrate, TrashRestore) first refuse a standby
+ *   or a read-only session (server_role.hpp RequireWritable), before anything
+ *   runs; reading commands (Status, TrashList) work there and say so.
+ *
  *   Exit codes (main.cpp): 0 success; 1 CommandError or connection/server
  *   error; 2 command-line usage error; 3 keel status found checksum
  *   mismatches or file problems.
@@ -37,7 +41,7 @@ void Install(const Connection &conn, std::ostream &out);
 /*
  * GrantCredits grants each role in roles EXECUTE on the credit functions an
  * application needs (get_available_credits, consume_credits,
- * consume_specific_credits) and, with admin, also allocate_plan_credits and
+ * consume_specific_credits, consume_credits_batch) and, with admin, also allocate_plan_credits and
  * verify_credits; prints one line per role. The roles must exist (keel never
  * creates cluster-wide roles): CommandError otherwise.
  */

@@ -3,10 +3,12 @@
  *   keel install (see commands.hpp).
  */
 #include "lib/commands.hpp"
+#include "lib/server_role.hpp"
 
 namespace keel::client {
 
 void Install(const Connection &conn, std::ostream &out) {
+    RequireWritable(conn, "install");
     Result avail = conn.Exec("SELECT default_version, installed_version "
                              "FROM pg_catalog.pg_available_extensions WHERE name = 'keel'");
     if (PQntuples(avail.get()) == 0)
@@ -44,7 +46,9 @@ void GrantCredits(const Connection &conn, const std::vector<std::string> &roles,
                   std::ostream &out) {
     static const char *const kApp[] = {"keel.get_available_credits(uuid, text)",
                                        "keel.consume_credits(uuid, text, bigint, text, text)",
-                                       "keel.consume_specific_credits(uuid, text, integer, text)"};
+                                       "keel.consume_specific_credits(uuid, text, integer, text)",
+                                       "keel.consume_credits_batch(uuid[], text[], bigint[], "
+                                       "text[], text, boolean)"};
     static const char *const kAdmin[] = {"keel.allocate_plan_credits(uuid, text, bigint)",
                                          "keel.verify_credits()"};
     for (const std::string &role : roles) {

@@ -4,6 +4,7 @@
  */
 #include "lib/commands.hpp"
 #include "lib/report.hpp"
+#include "lib/server_role.hpp"
 #include "lib/sql_script.hpp"
 
 #include <algorithm>
@@ -112,6 +113,34 @@ std::string ErrorText(const std::string &where, const ServerError &e) {
 }
 
 /*
+ * LostConnection is the CommandError for a connection that dropped while a
+ * migration ran (a failover, a server crash or restart): which file and
+ * line, whether its transaction can have committed, and how to go on. A
+ * transactional file's history row commits in its own transaction, so the
+ * history says exactly whether it is applied and a rerun is safe.
+ */
+CommandError LostConnection(const std::string &where, const ServerError &e, bool transactional,
+                            bool commit_sent, int applied_before) {
+    std::string state;
+    if (!transactional)
+        state = "it runs without a transaction (keel:no-transaction), so the statements before "
+                "this line may be committed while it is not recorded as applied; check them "
+                "before you rerun, as a rerun runs the whole file again";
+    else if (commit_sent)
+        state = "COMMIT was sent, so it may have committed together with its history row: "
+                "keel status on the primary shows which; a rerun of keel migrate is safe either "
+                "way";
+    else
+        state = "its transaction cannot have committed, so nothing of it is applied; a rerun of "
+                "keel migrate is safe";
+    return CommandError(where + ": the connection was lost while applying it (" + e.OneLine() +
+                        "); " + state + "; " + std::to_string(applied_before) +
+                        " earlier migration(s) of this run are applied and recorded. HINT: with "
+                        "a multi-host conninfo, add target_session_attrs=read-write so the rerun "
+                        "finds the new primary");
+}
+
+/*
  * ApplyOne runs one migration (see Migrate in commands.hpp) and returns its
  * duration; throws CommandError after recording a failure.
  */
@@ -125,11 +154,14 @@ std::chrono::steady_clock::duration ApplyOne(const Connection &conn, const Migra
         started = conn.Scalar("SELECT keel.migration_start($1::numeric, $2, $3)",
                               {file.version, file.file_name, file.checksum});
     } catch (const ServerError &e) {
+        if (PQstatus(conn.get()) == CONNECTION_BAD)
+            throw LostConnection(file.file_name, e, true, false, applied_before);
         throw CommandError(file.file_name + ": " + e.OneLine());
     }
 
     bool transactional = !file.directives.no_transaction;
     size_t line = 0;
+    bool commit_sent = false;
     try {
         if (transactional)
             conn.Exec("BEGIN");
@@ -158,9 +190,14 @@ std::chrono::steady_clock::duration ApplyOne(const Connection &conn, const Migra
                 RecordSuperseded(conn, *task);
         conn.ExecParams("SELECT keel.migration_applied($1::numeric, $2, $3, $4::timestamptz)",
                         {file.version, file.file_name, file.checksum, started});
-        if (transactional)
+        if (transactional) {
+            commit_sent = true;
             conn.Exec("COMMIT");
+        }
     } catch (const ServerError &e) {
+        if (PQstatus(conn.get()) == CONNECTION_BAD)
+            throw LostConnection(file.file_name + (line ? ":" + std::to_string(line) : ""), e,
+                                 transactional, commit_sent, applied_before);
         if (PQtransactionStatus(conn.get()) != PQTRANS_IDLE)
             PQclear(PQexec(conn.get(), "ROLLBACK"));
         std::string where = file.file_name + (line ? ":" + std::to_string(line) : "");
@@ -200,6 +237,7 @@ MigrateSummary Migrate(const Connection &conn, const std::filesystem::path &dir,
             msg += (i ? "; " : "") + set.problems[i];
         throw CommandError(msg);
     }
+    RequireWritable(conn, "migrate");
     RequireKeel(conn);
     RequireRecordingPrivileges(conn);
     MigrationLock lock(conn, options.lock_wait_seconds);
@@ -318,10 +356,11 @@ bool Status(const Connection &conn, const std::filesystem::path &dir, bool json,
     }
     RequireKeel(conn);
     Report report = Analyze(have_dir ? &set : nullptr, ReadHistory(conn));
+    std::string role = Probe(conn).Label();
     if (json)
-        out << ReportJson(report, conn.Target()).dump(2) << "\n";
+        out << ReportJson(report, conn.Target(), role).dump(2) << "\n";
     else
-        PrintReport(out, report, conn.Target());
+        PrintReport(out, report, conn.Target(), role);
     return report.mismatches.empty() && report.problems.empty();
 }
 

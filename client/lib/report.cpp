@@ -143,10 +143,13 @@ Report Analyze(const MigrationSet *set, const std::vector<HistoryRow> &rows) {
     return report;
 }
 
-nlohmann::json ReportJson(const Report &report, const std::string &target) {
+nlohmann::json ReportJson(const Report &report, const std::string &target,
+                          const std::string &server_role) {
     using nlohmann::json;
     json out;
     out["database"] = target;
+    out["server_role"] = server_role;
+    out["standby"] = server_role.rfind("standby", 0) == 0;
     out["applied"] = json::array();
     for (const auto &a : report.applied) {
         json e = {{"version", a.row.version},
@@ -212,8 +215,9 @@ nlohmann::json ReportJson(const Report &report, const std::string &target) {
     return out;
 }
 
-void PrintReport(std::ostream &out, const Report &report, const std::string &target) {
-    out << "database: " << target << "\n";
+void PrintReport(std::ostream &out, const Report &report, const std::string &target,
+                 const std::string &server_role) {
+    out << "database: " << target << "  [" << server_role << "]\n";
     for (const auto &a : report.applied) {
         out << "applied     " << a.row.version << "  " << a.row.name.value_or("?") << "  "
             << a.row.finished_at << "  by " << a.row.applied_by << "  "

@@ -82,9 +82,12 @@ struct Report {
 Report Analyze(const MigrationSet *set, const std::vector<HistoryRow> &rows);
 
 /* ReportJson is the --json form of keel status (format in client/README or main.cpp). */
-nlohmann::json ReportJson(const Report &report, const std::string &target);
+/* server_role is ServerRole::Label() ("primary", "standby (in recovery, read-only)", ...). */
+nlohmann::json ReportJson(const Report &report, const std::string &target,
+                          const std::string &server_role);
 
 /* PrintReport writes the human form of keel status. */
-void PrintReport(std::ostream &out, const Report &report, const std::string &target);
+void PrintReport(std::ostream &out, const Report &report, const std::string &target,
+                 const std::string &server_role);
 
 } // namespace keel::client

@@ -3,6 +3,7 @@
  *   keel trash list / keel trash restore (see commands.hpp).
  */
 #include "lib/commands.hpp"
+#include "lib/server_role.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -18,6 +19,7 @@ void TrashList(const Connection &conn, bool json, std::ostream &out) {
         "'restored' WHEN expires_at <= pg_catalog.now() THEN 'expired' ELSE 'kept' END "
         "FROM keel.dropped_objects ORDER BY id");
     int n = PQntuples(res.get());
+    ServerRole role = Probe(conn);
     if (json) {
         nlohmann::json entries = nlohmann::json::array();
         for (int i = 0; i < n; i++)
@@ -31,9 +33,16 @@ void TrashList(const Connection &conn, bool json, std::ostream &out) {
                                {"reason", PQgetvalue(res.get(), i, 7)},
                                {"expires_at", PQgetvalue(res.get(), i, 8)},
                                {"state", PQgetvalue(res.get(), i, 9)}});
-        out << nlohmann::json{{"entries", entries}}.dump(2) << "\n";
+        out << nlohmann::json{{"server_role", role.Label()},
+                              {"standby", role.in_recovery},
+                              {"entries", entries}}
+                   .dump(2)
+            << "\n";
         return;
     }
+    if (role.in_recovery)
+        out << "standby: " << HostPort(conn)
+            << " is in recovery; this is the recycle bin as far as it has replayed\n";
     if (n == 0) {
         out << "keel's recycle bin is empty\n";
         return;
@@ -51,6 +60,7 @@ void TrashList(const Connection &conn, bool json, std::ostream &out) {
 
 void TrashRestore(const Connection &conn, const std::string &id, const std::string &new_name,
                   bool json, std::ostream &out) {
+    RequireWritable(conn, "trash restore");
     if (id.empty() || id.find_first_not_of("0123456789") != std::string::npos)
         throw CommandError(
             "trash restore: the entry id must be a number (keel trash list shows them)");

@@ -22,7 +22,9 @@
  *   type or plan, non-positive amount, negative total, bad idempotency key;
  *   22003 allocation out of range; 23514 allocation below credits already
  *   used; KL002 not enough credits; KL003 idempotency key reused with other
- *   arguments; 42501 UPDATE/DELETE/TRUNCATE on keel.credit_ledger.
+ *   arguments; 42501 UPDATE/DELETE/TRUNCATE on keel.credit_ledger; 25006 a
+ *   mutating function on a standby or in a read-only transaction
+ *   (pg/writable.hpp).
  */
 #include "credits/plan_logic.hpp"
 
@@ -40,6 +42,7 @@ extern "C" {
 
 #include "pg/append_only.hpp"
 #include "pg/boundary.hpp"
+#include "pg/writable.hpp"
 
 /* Longest idempotency key accepted, in bytes (keeps the btree key small). */
 #define KEEL_MAX_IDEMPOTENCY_KEY_BYTES 255
@@ -337,6 +340,7 @@ extern "C" {
 PG_FUNCTION_INFO_V1(keel_consume_credits);
 PGDLLEXPORT Datum keel_consume_credits(PG_FUNCTION_ARGS);
 Datum keel_consume_credits(PG_FUNCTION_ARGS) {
+    keel::RequireWritable("keel.consume_credits()");
     require_arg(fcinfo, 0, "account");
     require_arg(fcinfo, 1, "credit_type");
     require_arg(fcinfo, 2, "amount");
@@ -363,6 +367,7 @@ Datum keel_consume_credits(PG_FUNCTION_ARGS) {
 PG_FUNCTION_INFO_V1(keel_consume_specific_credits);
 PGDLLEXPORT Datum keel_consume_specific_credits(PG_FUNCTION_ARGS);
 Datum keel_consume_specific_credits(PG_FUNCTION_ARGS) {
+    keel::RequireWritable("keel.consume_specific_credits()");
     require_arg(fcinfo, 0, "account");
     require_arg(fcinfo, 1, "credit_type");
     require_arg(fcinfo, 2, "amount");
@@ -434,6 +439,7 @@ typedef struct PlanRuleRow {
 PG_FUNCTION_INFO_V1(keel_allocate_plan_credits);
 PGDLLEXPORT Datum keel_allocate_plan_credits(PG_FUNCTION_ARGS);
 Datum keel_allocate_plan_credits(PG_FUNCTION_ARGS) {
+    keel::RequireWritable("keel.allocate_plan_credits()");
     require_arg(fcinfo, 0, "account");
     require_arg(fcinfo, 1, "plan");
     Datum account = PG_GETARG_DATUM(0);

@@ -11,6 +11,7 @@ extern "C" {
 
 #include "guard/guard_internal.hpp"
 #include "pg/append_only.hpp"
+#include "pg/writable.hpp"
 
 extern "C" {
 
@@ -39,6 +40,7 @@ Datum keel_guard_audit_append_only(PG_FUNCTION_ARGS) {
 PG_FUNCTION_INFO_V1(keel_guard_audit_flush);
 PGDLLEXPORT Datum keel_guard_audit_flush(PG_FUNCTION_ARGS);
 Datum keel_guard_audit_flush(PG_FUNCTION_ARGS) {
+    keel::RequireWritable("keel.guard_audit_flush()");
     PG_RETURN_INT64(keel::FlushAuditSpool());
 }
 

@@ -115,6 +115,10 @@ void keel_audit_worker_main(Datum main_arg) {
     SetConfigOption("lock_timeout", "5s", PGC_SUSET, PGC_S_OVERRIDE);
     SetConfigOption("statement_timeout", "30s", PGC_SUSET, PGC_S_OVERRIDE);
     SetConfigOption("default_transaction_read_only", "off", PGC_SUSET, PGC_S_OVERRIDE);
+    /* The blocked session waits for this commit: with synchronous_standby_names
+     * set, "on" means the row is on the synchronous standby before the client
+     * gets its error, so a failover cannot lose it (docs/high-availability.md). */
+    SetConfigOption("synchronous_commit", "on", PGC_SUSET, PGC_S_OVERRIDE);
     SetConfigOption("search_path", "pg_catalog, pg_temp", PGC_SUSET, PGC_S_OVERRIDE);
 
     SetCurrentStatementStartTimestamp();

@@ -12,6 +12,7 @@ extern "C" {
 }
 
 #include "guard/guard_internal.hpp"
+#include "pg/writable.hpp"
 
 extern "C" {
 PGDLLEXPORT Datum keel_allow_destructive(PG_FUNCTION_ARGS);
@@ -50,6 +51,7 @@ extern "C" {
 PG_FUNCTION_INFO_V1(keel_allow_destructive);
 }
 Datum keel_allow_destructive(PG_FUNCTION_ARGS) {
+    keel::RequireWritable("keel.allow_destructive()");
     using namespace keel;
     const char *reason = PG_ARGISNULL(0) ? nullptr : text_to_cstring(PG_GETARG_TEXT_PP(0));
     if (reason == nullptr || IsBlankReason(reason))

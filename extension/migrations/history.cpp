@@ -45,6 +45,7 @@ extern "C" {
 }
 
 #include "pg/error.hpp"
+#include "pg/writable.hpp"
 
 /*
  * The migration lock is the two-key advisory lock ('keel', 1) of the current
@@ -421,6 +422,7 @@ static int64 InsertHistoryRow(Oid caller, const char *version, const char *name,
  *   superseded.
  */
 Datum keel_migration_start(PG_FUNCTION_ARGS) {
+    keel::RequireWritable("keel.migration_start()");
     char *version = ArgVersion(fcinfo, 0, "version");
     char *name = ArgName(fcinfo, 1, false);
     char *checksum = ArgChecksum(fcinfo, 2, false);
@@ -443,6 +445,7 @@ Datum keel_migration_start(PG_FUNCTION_ARGS) {
  *   unique index instead); 42501 without EXECUTE on this function.
  */
 Datum keel_migration_applied(PG_FUNCTION_ARGS) {
+    keel::RequireWritable("keel.migration_applied()");
     Oid caller = GetUserId();
     char *version = ArgVersion(fcinfo, 0, "version");
     char *name = ArgName(fcinfo, 1, false);
@@ -467,6 +470,7 @@ Datum keel_migration_applied(PG_FUNCTION_ARGS) {
  *   empty error; KL005 when the version is already applied or superseded.
  */
 Datum keel_migration_failed(PG_FUNCTION_ARGS) {
+    keel::RequireWritable("keel.migration_failed()");
     Oid caller = GetUserId();
     char *version = ArgVersion(fcinfo, 0, "version");
     char *name = ArgName(fcinfo, 1, false);
@@ -505,6 +509,7 @@ Datum keel_migration_failed(PG_FUNCTION_ARGS) {
  *   never run).
  */
 Datum keel_migration_superseded(PG_FUNCTION_ARGS) {
+    keel::RequireWritable("keel.migration_superseded()");
     Oid caller = GetUserId();
     char *version = ArgVersion(fcinfo, 0, "version");
     char *name = ArgName(fcinfo, 1, true);

@@ -15,6 +15,7 @@ extern "C" {
 #include "guard/guard_internal.hpp"
 #include "trash/trash.hpp"
 #include "trash/trash_common.hpp"
+#include "pg/writable.hpp"
 
 namespace keel {
 
@@ -261,6 +262,7 @@ extern "C" {
 PG_FUNCTION_INFO_V1(keel_restore_dropped);
 PGDLLEXPORT Datum keel_restore_dropped(PG_FUNCTION_ARGS);
 Datum keel_restore_dropped(PG_FUNCTION_ARGS) {
+    keel::RequireWritable("keel.restore_dropped()");
     using namespace keel;
     RequireAdmin("restore from keel's recycle bin");
     if (PG_ARGISNULL(0))
@@ -326,6 +328,7 @@ Datum keel_restore_dropped(PG_FUNCTION_ARGS) {
 PG_FUNCTION_INFO_V1(keel_purge_dropped);
 PGDLLEXPORT Datum keel_purge_dropped(PG_FUNCTION_ARGS);
 Datum keel_purge_dropped(PG_FUNCTION_ARGS) {
+    keel::RequireWritable("keel.purge_dropped()");
     using namespace keel;
     RequireAdmin("purge keel's recycle bin");
     char *cond = PG_ARGISNULL(0)

@@ -17,6 +17,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <algorithm>
 #include <sstream>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -506,4 +507,41 @@ TEST(ClientMigrate, OutOfOrderAndMissingAppliedFilesAreRefused) {
     EXPECT_TRUE(Contains(missing.err, "missing from")) << missing.err;
     EXPECT_TRUE(Contains(missing.err, "1 (0001_a.sql)")) << missing.err;
     EXPECT_EQ(HistoryStatus(conn.get(), "4"), "");
+}
+
+/*
+ * A read-only session (here default_transaction_read_only = on in the
+ * conninfo; on a hot standby pg_is_in_recovery() takes the same path, run by
+ * scripts/test-ha): every writing command refuses before anything runs, in
+ * one line naming host:port with the target_session_attrs hint; status and
+ * trash list still work and say where they are.
+ */
+TEST(ClientReadOnly, WritingCommandsRefuseUpFrontAndReadCommandsWork) {
+    std::string db = ScratchDatabase("keel_it_read_only", true);
+    std::string ro = db + " options='-c default_transaction_read_only=on'";
+    TempDir dir("read_only");
+    dir.Write("0001_a.sql", "CREATE TABLE it_ro (id int);\n");
+    for (const std::string &cmd : {std::string("install"), "migrate --dir " + dir.path.string(),
+                                   std::string("trash restore 1")}) {
+        KeelRun run = RunKeel(ro, cmd);
+        EXPECT_EQ(run.exit_code, 1) << cmd;
+        EXPECT_TRUE(Contains(run.err, "refused: the server at ")) << cmd << ": " << run.err;
+        EXPECT_TRUE(Contains(run.err, "transaction_read_only is on")) << cmd << ": " << run.err;
+        EXPECT_TRUE(Contains(run.err, "target_session_attrs=read-write")) << cmd << ": " << run.err;
+        EXPECT_TRUE(Contains(run.err, "nothing was run")) << cmd << ": " << run.err;
+        EXPECT_EQ(std::count(run.err.begin(), run.err.end(), '\n'), 1) << run.err;
+    }
+    auto conn = Connect("keel_it_read_only");
+    EXPECT_EQ(ScalarText(conn.get(), "SELECT count(*) FROM keel.migration_history"), "0");
+    EXPECT_EQ(ScalarText(conn.get(), "SELECT to_regclass('it_ro') IS NULL"), "t");
+
+    KeelRun status = RunKeel(ro, "status --dir " + dir.path.string());
+    EXPECT_EQ(status.exit_code, 0) << status.err;
+    EXPECT_TRUE(Contains(status.out, "[read-only session]")) << status.out;
+    KeelRun json = RunKeel(ro, "status --json");
+    EXPECT_TRUE(Contains(json.out, "\"server_role\": \"read-only session\"")) << json.out;
+    EXPECT_TRUE(Contains(json.out, "\"standby\": false")) << json.out;
+    EXPECT_EQ(RunKeel(ro, "trash list").exit_code, 0);
+    KeelRun primary = RunKeel(db, "status");
+    EXPECT_TRUE(Contains(primary.out, "[primary]")) << primary.out;
 }
