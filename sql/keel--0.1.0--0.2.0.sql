@@ -263,3 +263,864 @@ END
 $batch$;
 REVOKE ALL ON FUNCTION keel.consume_credits_batch(uuid[], text[], bigint[], text[], text, boolean) FROM PUBLIC;
 COMMENT ON FUNCTION keel.consume_credits_batch(uuid[], text[], bigint[], text[], text, boolean) IS 'consume many items in one call; per item remaining or error_code; atomic: all or nothing';
+
+/* ---------------------------------------------------------------------------
+ * Credits, 0.2.0: grants, holds, refunds (the same text ends
+ * keel--0.2.0.sql and keel--0.1.0--0.2.0.sql, so both reach one catalog)
+ * ------------------------------------------------------------------------- */
+
+-- What changes for existing callers (0.1.0 -> 0.2.0):
+--   * keel.consume_credits() and keel.get_available_credits() now count
+--     held credits: available = allocated - used - held. With no holds
+--     (every 0.1.0 account) nothing changes.
+--   * keel.allocate_plan_credits() sets the plan's part of the allocation
+--     and keeps granted credits: allocated = plan_allocated + live grants.
+--     An 0.1.0 allocation becomes plan_allocated as it is.
+--   * Ledger rows gain held_after (0 for 0.1.0 rows), grant_id, hold_id and
+--     refund_of; new kinds are grant, expiry, refund, hold and release.
+--   * An idempotency key now also covers grants, holds and refunds: a key
+--     an account used for one operation raises KL003 when reused for
+--     another. 0.1.0 keys are consumptions.
+--   * New functions are not granted to PUBLIC: see keel install
+--     --grant-credits / --grant-credits-admin and docs/credits.md.
+
+-- Balances: plan_allocated (the plan's part of allocated), held (reserved
+-- by open holds) and granted (unburned credits of grants), all in credits.
+ALTER TABLE keel.credit_balances
+    ADD COLUMN plan_allocated bigint NOT NULL DEFAULT 0,
+    ADD COLUMN held bigint NOT NULL DEFAULT 0,
+    ADD COLUMN granted bigint NOT NULL DEFAULT 0;
+UPDATE keel.credit_balances SET plan_allocated = allocated;
+ALTER TABLE keel.credit_balances
+    ADD CONSTRAINT credit_balances_parts_check
+        CHECK (plan_allocated OPERATOR(pg_catalog.>=) 0
+               AND held OPERATOR(pg_catalog.>=) 0
+               AND granted OPERATOR(pg_catalog.>=) 0
+               AND used OPERATOR(pg_catalog.+) held OPERATOR(pg_catalog.<=) allocated
+               AND used OPERATOR(pg_catalog.+) granted OPERATOR(pg_catalog.<=) allocated);
+COMMENT ON TABLE keel.credit_balances IS 'per account and type: allocated (plan_allocated + live grants), used, held by open holds, granted (unburned grant credits); available = allocated - used - held';
+
+-- Ledger kinds, all amounts in credits:
+--   allocation  change of allocated by a plan (any sign)
+--   grant       credits granted (> 0), adds to allocated
+--   expiry      minus what a grant lapsed unused (< 0), from allocated
+--   consumption credits consumed (> 0), adds to used
+--   refund      credits refunded (> 0), from used; refund_of = the consumption
+--   hold        credits reserved (> 0), adds to held
+--   release     reserved credits let go (> 0), from held (a settle writes a
+--               release of the whole hold and a consumption of what it kept)
+ALTER TABLE keel.credit_ledger
+    ADD COLUMN held_after bigint NOT NULL DEFAULT 0,
+    ADD COLUMN grant_id bigint,
+    ADD COLUMN hold_id uuid,
+    ADD COLUMN refund_of bigint,
+    DROP CONSTRAINT credit_ledger_kind_check,
+    ADD CONSTRAINT credit_ledger_kind_check
+        CHECK (kind OPERATOR(pg_catalog.=) ANY (ARRAY['allocation', 'consumption', 'grant', 'expiry',
+                                                     'refund', 'hold', 'release'])),
+    ADD CONSTRAINT credit_ledger_amount_check
+        CHECK (CASE kind WHEN 'allocation' THEN true
+                         WHEN 'expiry' THEN amount OPERATOR(pg_catalog.<) 0
+                         ELSE amount OPERATOR(pg_catalog.>) 0 END),
+    ADD CONSTRAINT credit_ledger_refund_check
+        CHECK ((kind OPERATOR(pg_catalog.=) 'refund') OPERATOR(pg_catalog.=) (refund_of IS NOT NULL));
+CREATE INDEX credit_ledger_refund_of_idx ON keel.credit_ledger (refund_of) WHERE refund_of IS NOT NULL;
+COMMENT ON TABLE keel.credit_ledger IS 'append-only ledger of every allocation, grant, expiry, consumption, refund, hold and release of credits';
+
+-- Idempotency across functions: operation (consume, grant, hold, refund),
+-- request (the other arguments, canonical text) and result (a hold's id).
+ALTER TABLE keel.credit_idempotency
+    ADD COLUMN operation text COLLATE "C" NOT NULL DEFAULT 'consume',
+    ADD COLUMN request text,
+    ADD COLUMN result text;
+
+-- keel.credit_grants: one row per grant. remaining is what consumption has
+-- not burned yet and expiry has not lapsed; lapsed is what expired unused.
+-- Consumption burns grants by priority (0 first), then soonest expiry (none
+-- last), then oldest; the plan allocation burns after every grant.
+CREATE TABLE keel.credit_grants (
+    account      uuid NOT NULL,
+    id           bigint GENERATED ALWAYS AS IDENTITY,
+    credit_type  text COLLATE "C" NOT NULL REFERENCES keel.credit_types (credit_type),
+    amount       bigint NOT NULL CONSTRAINT credit_grants_amount_check CHECK (amount OPERATOR(pg_catalog.>) 0),
+    remaining    bigint NOT NULL,
+    lapsed       bigint NOT NULL DEFAULT 0,
+    priority     integer NOT NULL DEFAULT 0,
+    expires_at   timestamptz,
+    granted_at   timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    description  text,
+    ledger_id    bigint NOT NULL,
+    PRIMARY KEY (account, id),
+    CONSTRAINT credit_grants_remaining_check
+        CHECK (remaining OPERATOR(pg_catalog.>=) 0 AND lapsed OPERATOR(pg_catalog.>=) 0
+               AND remaining OPERATOR(pg_catalog.+) lapsed OPERATOR(pg_catalog.<=) amount)
+);
+CREATE INDEX credit_grants_burn_idx ON keel.credit_grants
+    (account, credit_type, priority, expires_at, id) WHERE remaining OPERATOR(pg_catalog.>) 0;
+CREATE INDEX credit_grants_expiry_idx ON keel.credit_grants (expires_at)
+    WHERE remaining OPERATOR(pg_catalog.>) 0 AND expires_at IS NOT NULL;
+COMMENT ON TABLE keel.credit_grants IS 'credit grants: amount, what remains unburned, what lapsed; burned by priority, soonest expiry, oldest';
+REVOKE ALL ON keel.credit_grants FROM PUBLIC;
+SELECT pg_catalog.pg_extension_config_dump('keel.credit_grants', '');
+SELECT pg_catalog.pg_extension_config_dump('keel.credit_grants_id_seq', '');
+
+-- keel.credit_holds: one row per hold; state open until settled, released
+-- or expired.
+CREATE TABLE keel.credit_holds (
+    account      uuid NOT NULL,
+    hold         uuid NOT NULL DEFAULT pg_catalog.gen_random_uuid(),
+    credit_type  text COLLATE "C" NOT NULL REFERENCES keel.credit_types (credit_type),
+    amount       bigint NOT NULL CONSTRAINT credit_holds_amount_check CHECK (amount OPERATOR(pg_catalog.>) 0),
+    expires_at   timestamptz NOT NULL,
+    state        text NOT NULL DEFAULT 'open'
+                 CONSTRAINT credit_holds_state_check
+                 CHECK (state OPERATOR(pg_catalog.=) ANY (ARRAY['open', 'settled', 'released', 'expired'])),
+    settled      bigint,
+    created_at   timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    closed_at    timestamptz,
+    PRIMARY KEY (account, hold),
+    CONSTRAINT credit_holds_settled_check
+        CHECK ((state OPERATOR(pg_catalog.=) 'settled') OPERATOR(pg_catalog.=) (settled IS NOT NULL)
+               AND (settled IS NULL OR (settled OPERATOR(pg_catalog.>=) 0 AND settled OPERATOR(pg_catalog.<=) amount)))
+);
+CREATE UNIQUE INDEX credit_holds_hold_idx ON keel.credit_holds (hold);
+CREATE INDEX credit_holds_open_idx ON keel.credit_holds (expires_at) WHERE state OPERATOR(pg_catalog.=) 'open';
+COMMENT ON TABLE keel.credit_holds IS 'credit holds: reserved until settled, released or expired';
+REVOKE ALL ON keel.credit_holds FROM PUBLIC;
+SELECT pg_catalog.pg_extension_config_dump('keel.credit_holds', '');
+
+-- keel.require_writable(function text): 25006 on a standby or in a
+-- read-only transaction, naming function (extension/pg/writable.hpp). The
+-- first step of every mutating PL/pgSQL function of keel.
+CREATE FUNCTION keel.require_writable(function text)
+RETURNS void
+LANGUAGE c VOLATILE PARALLEL SAFE STRICT
+AS 'MODULE_PATHNAME', 'keel_require_writable';
+COMMENT ON FUNCTION keel.require_writable(text) IS 'raise 25006 naming the function on a standby or in a read-only transaction';
+
+-- keel.credit_actor() -> name: the role that called keel's SECURITY DEFINER
+-- credit function (GetOuterUserId(), as the C functions record it), for the
+-- ledger's actor column.
+CREATE FUNCTION keel.credit_actor()
+RETURNS name
+LANGUAGE c STABLE PARALLEL SAFE
+AS 'MODULE_PATHNAME', 'keel_credit_actor';
+REVOKE ALL ON FUNCTION keel.credit_actor() FROM PUBLIC;
+
+-- keel.credit_check_args(credit_type, amount, description, key): the
+-- argument checks every credit function shares. 22004 NULL type or amount;
+-- 22023 unknown type (HINT lists the known ones), amount <= 0, empty or
+-- overlong key (255 bytes); 22001 description over 1,024 bytes.
+CREATE FUNCTION keel.credit_check_args(credit_type text, amount bigint, description text, idempotency_key text)
+RETURNS void
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $check$
+BEGIN
+    IF credit_type IS NULL OR amount IS NULL THEN
+        RAISE EXCEPTION USING ERRCODE = '22004',
+            MESSAGE = pg_catalog.format('%s must not be null', CASE WHEN credit_type IS NULL THEN 'credit_type' ELSE 'amount' END),
+            HINT = 'Pass a value for every required argument.';
+    END IF;
+    IF NOT EXISTS (SELECT FROM keel.credit_types t WHERE t.credit_type OPERATOR(pg_catalog.=) credit_check_args.credit_type) THEN
+        RAISE EXCEPTION USING ERRCODE = '22023',
+            MESSAGE = pg_catalog.format('unknown credit type "%s"', credit_type),
+            HINT = pg_catalog.format('Known credit types are: %s.',
+                (SELECT pg_catalog.string_agg(t.credit_type, ', ' ORDER BY t.credit_type) FROM keel.credit_types t));
+    END IF;
+    IF amount OPERATOR(pg_catalog.<=) 0 THEN
+        RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = 'credit amount must be positive',
+            DETAIL = pg_catalog.format('The amount was %s.', amount), HINT = 'Pass at least 1 credit.';
+    END IF;
+    IF pg_catalog.octet_length(description) OPERATOR(pg_catalog.>) 1024 THEN
+        RAISE EXCEPTION USING ERRCODE = '22001', MESSAGE = 'description is too long',
+            DETAIL = pg_catalog.format('The description has %s bytes; at most 1024 are kept in the append-only ledger.',
+                                       pg_catalog.octet_length(description)),
+            HINT = 'Keep the details elsewhere and put their reference in the description.';
+    END IF;
+    IF idempotency_key IS NOT NULL AND idempotency_key OPERATOR(pg_catalog.=) '' THEN
+        RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = 'idempotency key must not be empty',
+            HINT = 'Pass NULL for no key, or a unique string such as a request id.';
+    END IF;
+    IF pg_catalog.octet_length(idempotency_key) OPERATOR(pg_catalog.>) 255 THEN
+        RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = 'idempotency key is too long',
+            DETAIL = pg_catalog.format('The key has %s bytes; at most 255 are allowed.', pg_catalog.octet_length(idempotency_key));
+    END IF;
+END
+$check$;
+REVOKE ALL ON FUNCTION keel.credit_check_args(text, bigint, text, text) FROM PUBLIC;
+
+-- keel.credit_claim_key(account, key, operation, credit_type, amount,
+-- description, request) -> text: NULL when the key is new (it is now
+-- claimed by this transaction; a concurrent caller with the same key waits
+-- on the primary key until it ends), else the first call's result. KL003
+-- when the key was used for another operation or other arguments.
+CREATE FUNCTION keel.credit_claim_key(account uuid, idempotency_key text, operation text,
+                                      credit_type text, amount bigint, description text, request text)
+RETURNS text
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $claim$
+DECLARE
+    k keel.credit_idempotency;
+BEGIN
+    INSERT INTO keel.credit_idempotency AS i (idempotency_key, account, credit_type, amount, description, operation, request)
+    VALUES (idempotency_key, account, credit_type, amount, description, operation, request)
+    ON CONFLICT ON CONSTRAINT credit_idempotency_pkey DO NOTHING;
+    IF FOUND THEN
+        RETURN NULL;
+    END IF;
+    SELECT * INTO k FROM keel.credit_idempotency i
+     WHERE i.account OPERATOR(pg_catalog.=) credit_claim_key.account
+       AND i.idempotency_key OPERATOR(pg_catalog.=) credit_claim_key.idempotency_key;
+    IF k.operation OPERATOR(pg_catalog.<>) operation OR k.credit_type OPERATOR(pg_catalog.<>) credit_type
+       OR k.amount OPERATOR(pg_catalog.<>) amount OR k.description IS DISTINCT FROM description
+       OR k.request IS DISTINCT FROM request THEN
+        RAISE EXCEPTION USING ERRCODE = 'KL003',
+            MESSAGE = pg_catalog.format('idempotency key "%s" was already used with other arguments', idempotency_key),
+            DETAIL = pg_catalog.format('This account first used the key to %s %s %s credits.',
+                                       k.operation, k.amount, k.credit_type),
+            HINT = 'Use a new idempotency key for a different call; keys are scoped to their account and cover every credit function.';
+    END IF;
+    RETURN coalesce(k.result, k.remaining::text);
+END
+$claim$;
+REVOKE ALL ON FUNCTION keel.credit_claim_key(uuid, text, text, text, bigint, text, text) FROM PUBLIC;
+
+-- keel.credit_lock_balance(account, credit_type): the balance row, locked
+-- FOR UPDATE (created empty when missing). Every credit function locks it
+-- first, so each account and type has one writer at a time.
+CREATE FUNCTION keel.credit_lock_balance(account uuid, credit_type text)
+RETURNS keel.credit_balances
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $lock$
+DECLARE
+    b keel.credit_balances;
+BEGIN
+    SELECT * INTO b FROM keel.credit_balances x
+     WHERE x.account OPERATOR(pg_catalog.=) credit_lock_balance.account
+       AND x.credit_type OPERATOR(pg_catalog.=) credit_lock_balance.credit_type FOR UPDATE;
+    IF NOT FOUND THEN
+        INSERT INTO keel.credit_balances AS x (account, credit_type) VALUES (account, credit_type)
+        ON CONFLICT ON CONSTRAINT credit_balances_pkey DO NOTHING;
+        SELECT * INTO b FROM keel.credit_balances x
+         WHERE x.account OPERATOR(pg_catalog.=) credit_lock_balance.account
+           AND x.credit_type OPERATOR(pg_catalog.=) credit_lock_balance.credit_type FOR UPDATE;
+    END IF;
+    RETURN b;
+END
+$lock$;
+REVOKE ALL ON FUNCTION keel.credit_lock_balance(uuid, text) FROM PUBLIC;
+
+-- keel.credit_burn_grants(account, credit_type, amount) -> bigint: burns up
+-- to amount credits from the account's grants in burn order (priority,
+-- soonest expiry, oldest) and returns how many it burned. The caller holds
+-- the balance row lock and updates granted.
+CREATE FUNCTION keel.credit_burn_grants(account uuid, credit_type text, amount bigint)
+RETURNS bigint
+LANGUAGE sql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $burn$
+WITH g AS (
+    SELECT x.id, x.remaining,
+           pg_catalog.sum(x.remaining) OVER (ORDER BY x.priority, x.expires_at NULLS LAST, x.id)
+               OPERATOR(pg_catalog.-) x.remaining AS before
+      FROM keel.credit_grants x
+     WHERE x.account OPERATOR(pg_catalog.=) $1 AND x.credit_type OPERATOR(pg_catalog.=) $2
+       AND x.remaining OPERATOR(pg_catalog.>) 0
+), burned AS (
+    UPDATE keel.credit_grants c
+       SET remaining = c.remaining OPERATOR(pg_catalog.-) LEAST(g.remaining, $3 OPERATOR(pg_catalog.-) g.before)
+      FROM g
+     WHERE c.account OPERATOR(pg_catalog.=) $1 AND c.id OPERATOR(pg_catalog.=) g.id
+       AND g.before OPERATOR(pg_catalog.<) $3
+    RETURNING LEAST(g.remaining, $3 OPERATOR(pg_catalog.-) g.before) AS n
+)
+SELECT coalesce(pg_catalog.sum(n), 0)::bigint FROM burned
+$burn$;
+REVOKE ALL ON FUNCTION keel.credit_burn_grants(uuid, text, bigint) FROM PUBLIC;
+
+-- keel.grant_credits(account, credit_type, amount, expires_at DEFAULT NULL,
+-- priority DEFAULT 0, description DEFAULT NULL, idempotency_key DEFAULT
+-- NULL) -> bigint: adds a grant of amount credits (> 0) and returns the
+-- credits available after it. Consumption burns grants by priority (0
+-- first), then soonest expiry, then oldest (as Stripe credit grants);
+-- keel.expire_grants() lapses what is left at expires_at. Errors: 22004 NULL
+-- account, type or amount; 22023 unknown type, amount <= 0, expires_at not
+-- in the future, bad key; 22001 description over 1,024 bytes; KL003 key
+-- reused with other arguments; 25006 standby or read-only transaction.
+CREATE FUNCTION keel.grant_credits(account uuid, credit_type text, amount bigint,
+                                   expires_at timestamptz DEFAULT NULL, priority integer DEFAULT 0,
+                                   description text DEFAULT NULL, idempotency_key text DEFAULT NULL)
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $grant$
+DECLARE
+    b keel.credit_balances;
+    replay text;
+    ledger bigint;
+    gid bigint;
+BEGIN
+    PERFORM keel.require_writable('keel.grant_credits()');
+    IF account IS NULL THEN
+        RAISE EXCEPTION USING ERRCODE = '22004', MESSAGE = 'account must not be null';
+    END IF;
+    PERFORM keel.credit_check_args(credit_type, amount, description, idempotency_key);
+    IF expires_at IS NOT NULL AND expires_at OPERATOR(pg_catalog.<=) pg_catalog.now() THEN
+        RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = 'a grant must expire in the future',
+            DETAIL = pg_catalog.format('expires_at was %s.', expires_at),
+            HINT = 'Pass a later expires_at, or NULL for a grant that never expires.';
+    END IF;
+    IF priority IS NULL OR priority OPERATOR(pg_catalog.<) 0 THEN
+        RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = 'grant priority must be 0 or more',
+            HINT = '0 is the highest priority: lower numbers burn first.';
+    END IF;
+    b := keel.credit_lock_balance(account, credit_type);
+    IF idempotency_key IS NOT NULL THEN
+        replay := keel.credit_claim_key(account, idempotency_key, 'grant', credit_type, amount, description,
+                                        pg_catalog.format('%s|%s', expires_at, priority));
+        IF replay IS NOT NULL THEN
+            RETURN replay::bigint;
+        END IF;
+    END IF;
+    IF b.allocated OPERATOR(pg_catalog.>) (9223372036854775807 OPERATOR(pg_catalog.-) amount) THEN
+        RAISE EXCEPTION USING ERRCODE = '22003', MESSAGE = 'grant would take the allocation beyond bigint';
+    END IF;
+    UPDATE keel.credit_balances x
+       SET allocated = x.allocated OPERATOR(pg_catalog.+) amount, granted = x.granted OPERATOR(pg_catalog.+) amount
+     WHERE x.account OPERATOR(pg_catalog.=) grant_credits.account
+       AND x.credit_type OPERATOR(pg_catalog.=) grant_credits.credit_type
+    RETURNING * INTO b;
+    -- the ledger row names its grant and the grant its ledger row: take the
+    -- grant's id first (the ledger is append-only, so it is written once)
+    gid := pg_catalog.nextval('keel.credit_grants_id_seq'::pg_catalog.regclass);
+    INSERT INTO keel.credit_ledger AS l (account, credit_type, kind, amount, allocated_after, used_after, held_after,
+                                         grant_id, description, idempotency_key, actor)
+    VALUES (account, credit_type, 'grant', amount, b.allocated, b.used, b.held, gid,
+            coalesce(description, pg_catalog.format('Granted %s %s credits', amount, credit_type)),
+            idempotency_key, keel.credit_actor())
+    RETURNING l.id INTO ledger;
+    INSERT INTO keel.credit_grants AS g (account, id, credit_type, amount, remaining, priority, expires_at, description, ledger_id)
+    OVERRIDING SYSTEM VALUE
+    VALUES (account, gid, credit_type, amount, amount, priority, expires_at, description, ledger);
+    IF idempotency_key IS NOT NULL THEN
+        UPDATE keel.credit_idempotency i
+           SET remaining = b.allocated OPERATOR(pg_catalog.-) b.used OPERATOR(pg_catalog.-) b.held,
+               ledger_id = ledger, result = NULL
+         WHERE i.account OPERATOR(pg_catalog.=) grant_credits.account
+           AND i.idempotency_key OPERATOR(pg_catalog.=) grant_credits.idempotency_key;
+    END IF;
+    RETURN b.allocated OPERATOR(pg_catalog.-) b.used OPERATOR(pg_catalog.-) b.held;
+END
+$grant$;
+REVOKE ALL ON FUNCTION keel.grant_credits(uuid, text, bigint, timestamptz, integer, text, text) FROM PUBLIC;
+COMMENT ON FUNCTION keel.grant_credits(uuid, text, bigint, timestamptz, integer, text, text) IS 'grant credits (burned by priority, soonest expiry, oldest; lapse at expires_at); returns credits available';
+
+-- keel.expire_grants() -> integer: lapses the unburned credits of every grant
+-- past its expires_at, one expiry ledger row per grant, and returns how many
+-- grants lapsed credits. Credits reserved by open holds do not lapse while
+-- the hold is open: a later run lapses them once it is released. Run it from
+-- pg_cron: SELECT cron.schedule('keel-expire-grants', '* * * * *',
+-- 'SELECT keel.expire_grants()'). 25006 on a standby.
+CREATE FUNCTION keel.expire_grants()
+RETURNS integer
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $expire$
+DECLARE
+    g record;
+    b keel.credit_balances;
+    lapse bigint;
+    n integer := 0;
+BEGIN
+    PERFORM keel.require_writable('keel.expire_grants()');
+    FOR g IN SELECT x.account, x.id, x.credit_type FROM keel.credit_grants x
+              WHERE x.remaining OPERATOR(pg_catalog.>) 0 AND x.expires_at OPERATOR(pg_catalog.<=) pg_catalog.now()
+              ORDER BY x.account, x.credit_type, x.id LOOP
+        b := keel.credit_lock_balance(g.account, g.credit_type);
+        SELECT LEAST(x.remaining, b.allocated OPERATOR(pg_catalog.-) b.used OPERATOR(pg_catalog.-) b.held)
+          INTO lapse FROM keel.credit_grants x
+         WHERE x.account OPERATOR(pg_catalog.=) g.account AND x.id OPERATOR(pg_catalog.=) g.id;
+        CONTINUE WHEN lapse OPERATOR(pg_catalog.<=) 0;
+        UPDATE keel.credit_grants x
+           SET remaining = x.remaining OPERATOR(pg_catalog.-) lapse, lapsed = x.lapsed OPERATOR(pg_catalog.+) lapse
+         WHERE x.account OPERATOR(pg_catalog.=) g.account AND x.id OPERATOR(pg_catalog.=) g.id;
+        UPDATE keel.credit_balances x
+           SET allocated = x.allocated OPERATOR(pg_catalog.-) lapse, granted = x.granted OPERATOR(pg_catalog.-) lapse
+         WHERE x.account OPERATOR(pg_catalog.=) g.account AND x.credit_type OPERATOR(pg_catalog.=) g.credit_type
+        RETURNING * INTO b;
+        INSERT INTO keel.credit_ledger (account, credit_type, kind, amount, allocated_after, used_after, held_after,
+                                        grant_id, description, actor)
+        VALUES (g.account, g.credit_type, 'expiry', OPERATOR(pg_catalog.-) lapse, b.allocated, b.used, b.held, g.id,
+                pg_catalog.format('Grant %s lapsed %s unused credits', g.id, lapse), keel.credit_actor());
+        n := n OPERATOR(pg_catalog.+) 1;
+    END LOOP;
+    RETURN n;
+END
+$expire$;
+REVOKE ALL ON FUNCTION keel.expire_grants() FROM PUBLIC;
+COMMENT ON FUNCTION keel.expire_grants() IS 'lapse the unburned credits of expired grants; returns the number of grants that lapsed credits';
+
+-- keel.refund_credits(ledger_id, amount DEFAULT NULL, reason DEFAULT NULL,
+-- idempotency_key DEFAULT NULL) -> bigint: reverses amount credits (default:
+-- all that is still refundable) of the consumption ledger_id with a refund
+-- row pointing at it, and returns the credits available after it. Refunded
+-- credits return to the plan's part, never to a grant. Errors: 22004 NULL
+-- ledger_id; 22023 no such consumption, amount <= 0, bad key; KL006 amount
+-- above what is still refundable (the refunds of one consumption never sum
+-- above it); KL003 key reused; 25006 standby.
+CREATE FUNCTION keel.refund_credits(ledger_id bigint, amount bigint DEFAULT NULL, reason text DEFAULT NULL,
+                                    idempotency_key text DEFAULT NULL)
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $refund$
+DECLARE
+    c keel.credit_ledger;
+    b keel.credit_balances;
+    refunded bigint;
+    replay text;
+    ledger bigint;
+BEGIN
+    PERFORM keel.require_writable('keel.refund_credits()');
+    IF ledger_id IS NULL THEN
+        RAISE EXCEPTION USING ERRCODE = '22004', MESSAGE = 'ledger_id must not be null';
+    END IF;
+    SELECT * INTO c FROM keel.credit_ledger l WHERE l.id OPERATOR(pg_catalog.=) refund_credits.ledger_id;
+    IF NOT FOUND OR c.kind OPERATOR(pg_catalog.<>) 'consumption' THEN
+        RAISE EXCEPTION USING ERRCODE = '22023',
+            MESSAGE = pg_catalog.format('ledger entry %s is not a consumption', ledger_id),
+            DETAIL = CASE WHEN c.id IS NULL THEN 'There is no such ledger entry.'
+                          ELSE pg_catalog.format('It is a %s.', c.kind) END,
+            HINT = 'Pass the id of a consumption; keel.refund_credits_by_key() finds it from the account and the consumption''s idempotency key.';
+    END IF;
+    IF amount IS NOT NULL THEN
+        PERFORM keel.credit_check_args(c.credit_type, amount, reason, idempotency_key);
+    ELSE
+        PERFORM keel.credit_check_args(c.credit_type, 1, reason, idempotency_key);
+    END IF;
+    b := keel.credit_lock_balance(c.account, c.credit_type);
+    IF idempotency_key IS NOT NULL THEN
+        replay := keel.credit_claim_key(c.account, idempotency_key, 'refund', c.credit_type, coalesce(amount, 0), reason,
+                                        ledger_id::text);
+        IF replay IS NOT NULL THEN
+            RETURN replay::bigint;
+        END IF;
+    END IF;
+    SELECT coalesce(pg_catalog.sum(l.amount), 0) INTO refunded FROM keel.credit_ledger l
+     WHERE l.refund_of OPERATOR(pg_catalog.=) c.id;
+    IF amount IS NULL THEN
+        amount := c.amount OPERATOR(pg_catalog.-) refunded;
+        IF amount OPERATOR(pg_catalog.=) 0 THEN
+            RAISE EXCEPTION USING ERRCODE = 'KL006',
+                MESSAGE = pg_catalog.format('consumption %s is already refunded in full', c.id),
+                DETAIL = pg_catalog.format('It consumed %s credits; %s are refunded.', c.amount, refunded);
+        END IF;
+    ELSIF amount OPERATOR(pg_catalog.>) (c.amount OPERATOR(pg_catalog.-) refunded) THEN
+        RAISE EXCEPTION USING ERRCODE = 'KL006',
+            MESSAGE = pg_catalog.format('refund of %s credits exceeds what consumption %s has left to refund', amount, c.id),
+            DETAIL = pg_catalog.format('It consumed %s credits; %s are already refunded, so at most %s can be.',
+                                       c.amount, refunded, c.amount OPERATOR(pg_catalog.-) refunded);
+    END IF;
+    UPDATE keel.credit_balances x SET used = x.used OPERATOR(pg_catalog.-) amount
+     WHERE x.account OPERATOR(pg_catalog.=) c.account AND x.credit_type OPERATOR(pg_catalog.=) c.credit_type
+    RETURNING * INTO b;
+    INSERT INTO keel.credit_ledger AS l (account, credit_type, kind, amount, allocated_after, used_after, held_after,
+                                         refund_of, description, idempotency_key, actor)
+    VALUES (c.account, c.credit_type, 'refund', amount, b.allocated, b.used, b.held, c.id,
+            coalesce(reason, pg_catalog.format('Refund of ledger entry %s', c.id)), idempotency_key, keel.credit_actor())
+    RETURNING l.id INTO ledger;
+    IF idempotency_key IS NOT NULL THEN
+        UPDATE keel.credit_idempotency i
+           SET remaining = b.allocated OPERATOR(pg_catalog.-) b.used OPERATOR(pg_catalog.-) b.held, ledger_id = ledger
+         WHERE i.account OPERATOR(pg_catalog.=) c.account
+           AND i.idempotency_key OPERATOR(pg_catalog.=) refund_credits.idempotency_key;
+    END IF;
+    RETURN b.allocated OPERATOR(pg_catalog.-) b.used OPERATOR(pg_catalog.-) b.held;
+END
+$refund$;
+REVOKE ALL ON FUNCTION keel.refund_credits(bigint, bigint, text, text) FROM PUBLIC;
+COMMENT ON FUNCTION keel.refund_credits(bigint, bigint, text, text) IS 'refund all or part of a consumption (KL006 beyond what it consumed); returns credits available';
+
+-- keel.refund_credits_by_key(account, consumption_key, amount DEFAULT NULL,
+-- reason DEFAULT NULL, idempotency_key DEFAULT NULL) -> bigint: the same,
+-- for a caller that kept only the consumption's idempotency key (22023 when
+-- the account has no consumption under that key).
+CREATE FUNCTION keel.refund_credits_by_key(account uuid, consumption_key text, amount bigint DEFAULT NULL,
+                                           reason text DEFAULT NULL, idempotency_key text DEFAULT NULL)
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $byk$
+DECLARE
+    id bigint;
+BEGIN
+    SELECT i.ledger_id INTO id FROM keel.credit_idempotency i
+     WHERE i.account OPERATOR(pg_catalog.=) refund_credits_by_key.account
+       AND i.idempotency_key OPERATOR(pg_catalog.=) consumption_key
+       AND i.operation OPERATOR(pg_catalog.=) 'consume';
+    IF id IS NULL THEN
+        RAISE EXCEPTION USING ERRCODE = '22023',
+            MESSAGE = pg_catalog.format('account %s has no consumption with idempotency key "%s"', account, consumption_key);
+    END IF;
+    RETURN keel.refund_credits(id, amount, reason, idempotency_key);
+END
+$byk$;
+REVOKE ALL ON FUNCTION keel.refund_credits_by_key(uuid, text, bigint, text, text) FROM PUBLIC;
+COMMENT ON FUNCTION keel.refund_credits_by_key(uuid, text, bigint, text, text) IS 'refund a consumption found by its account and idempotency key';
+
+-- keel.hold_credits(account, credit_type, amount, expires_at,
+-- idempotency_key DEFAULT NULL) -> uuid: reserves amount credits until
+-- settled, released or expired, and returns the hold's id. available =
+-- allocated - used - held. Errors: 22004 NULL argument; 22023 unknown type,
+-- amount <= 0, expires_at not in the future, bad key; KL002 not enough
+-- credits available (nothing changes); KL003 key reused; 25006 standby.
+CREATE FUNCTION keel.hold_credits(account uuid, credit_type text, amount bigint, expires_at timestamptz,
+                                  idempotency_key text DEFAULT NULL)
+RETURNS uuid
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $hold$
+DECLARE
+    b keel.credit_balances;
+    replay text;
+    h uuid;
+    ledger bigint;
+BEGIN
+    PERFORM keel.require_writable('keel.hold_credits()');
+    IF account IS NULL OR expires_at IS NULL THEN
+        RAISE EXCEPTION USING ERRCODE = '22004',
+            MESSAGE = pg_catalog.format('%s must not be null', CASE WHEN account IS NULL THEN 'account' ELSE 'expires_at' END);
+    END IF;
+    PERFORM keel.credit_check_args(credit_type, amount, NULL, idempotency_key);
+    IF expires_at OPERATOR(pg_catalog.<=) pg_catalog.now() THEN
+        RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = 'a hold must expire in the future',
+            DETAIL = pg_catalog.format('expires_at was %s.', expires_at);
+    END IF;
+    b := keel.credit_lock_balance(account, credit_type);
+    IF idempotency_key IS NOT NULL THEN
+        replay := keel.credit_claim_key(account, idempotency_key, 'hold', credit_type, amount, NULL, expires_at::text);
+        IF replay IS NOT NULL THEN
+            RETURN replay::uuid;
+        END IF;
+    END IF;
+    IF b.allocated OPERATOR(pg_catalog.-) b.used OPERATOR(pg_catalog.-) b.held OPERATOR(pg_catalog.<) amount THEN
+        RAISE EXCEPTION USING ERRCODE = 'KL002', MESSAGE = pg_catalog.format('insufficient %s credits', credit_type),
+            DETAIL = pg_catalog.format('Account %s has %s %s credits available; the hold was for %s.', account,
+                                       b.allocated OPERATOR(pg_catalog.-) b.used OPERATOR(pg_catalog.-) b.held, credit_type, amount);
+    END IF;
+    UPDATE keel.credit_balances x SET held = x.held OPERATOR(pg_catalog.+) amount
+     WHERE x.account OPERATOR(pg_catalog.=) hold_credits.account
+       AND x.credit_type OPERATOR(pg_catalog.=) hold_credits.credit_type
+    RETURNING * INTO b;
+    INSERT INTO keel.credit_holds AS x (account, credit_type, amount, expires_at)
+    VALUES (account, credit_type, amount, expires_at) RETURNING x.hold INTO h;
+    INSERT INTO keel.credit_ledger AS l (account, credit_type, kind, amount, allocated_after, used_after, held_after,
+                                         hold_id, description, idempotency_key, actor)
+    VALUES (account, credit_type, 'hold', amount, b.allocated, b.used, b.held, h,
+            pg_catalog.format('Held %s %s credits', amount, credit_type), idempotency_key, keel.credit_actor())
+    RETURNING l.id INTO ledger;
+    IF idempotency_key IS NOT NULL THEN
+        UPDATE keel.credit_idempotency i
+           SET result = h::text, ledger_id = ledger
+         WHERE i.account OPERATOR(pg_catalog.=) hold_credits.account
+           AND i.idempotency_key OPERATOR(pg_catalog.=) hold_credits.idempotency_key;
+    END IF;
+    RETURN h;
+END
+$hold$;
+REVOKE ALL ON FUNCTION keel.hold_credits(uuid, text, bigint, timestamptz, text) FROM PUBLIC;
+COMMENT ON FUNCTION keel.hold_credits(uuid, text, bigint, timestamptz, text) IS 'reserve credits until settled, released or expired; returns the hold id';
+
+-- keel.credit_close_hold(hold, settle_amount, new_state) -> bigint: the
+-- common part of settle, release and expiry. Locks the balance, then the
+-- hold; releases the whole hold, consumes settle_amount (burning grants),
+-- and returns the credits available after it.
+CREATE FUNCTION keel.credit_close_hold(hold uuid, settle_amount bigint, new_state text)
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $close$
+DECLARE
+    h keel.credit_holds;
+    b keel.credit_balances;
+    burned bigint := 0;
+BEGIN
+    SELECT * INTO h FROM keel.credit_holds x WHERE x.hold OPERATOR(pg_catalog.=) credit_close_hold.hold;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = 'hold does not exist',
+            DETAIL = pg_catalog.format('No hold has the id %s.', hold);
+    END IF;
+    b := keel.credit_lock_balance(h.account, h.credit_type);
+    SELECT * INTO h FROM keel.credit_holds x
+     WHERE x.account OPERATOR(pg_catalog.=) h.account AND x.hold OPERATOR(pg_catalog.=) credit_close_hold.hold FOR UPDATE;
+    IF h.state OPERATOR(pg_catalog.<>) 'open' THEN
+        -- a retried call after an unacknowledged commit gets the first result
+        IF h.state OPERATOR(pg_catalog.=) new_state AND h.settled IS NOT DISTINCT FROM settle_amount THEN
+            RETURN b.allocated OPERATOR(pg_catalog.-) b.used OPERATOR(pg_catalog.-) b.held;
+        END IF;
+        RAISE EXCEPTION USING ERRCODE = '55000',
+            MESSAGE = pg_catalog.format('hold is already %s', h.state),
+            DETAIL = CASE WHEN h.state OPERATOR(pg_catalog.=) 'settled'
+                          THEN pg_catalog.format('Hold %s was settled for %s of its %s credits.', hold, h.settled, h.amount)
+                          ELSE pg_catalog.format('Hold %s was %s at %s.', hold, h.state, h.closed_at) END;
+    END IF;
+    IF new_state OPERATOR(pg_catalog.=) 'settled' THEN
+        IF h.expires_at OPERATOR(pg_catalog.<=) pg_catalog.now() THEN
+            RAISE EXCEPTION USING ERRCODE = '55000', MESSAGE = 'hold has expired',
+                DETAIL = pg_catalog.format('Hold %s expired at %s.', hold, h.expires_at),
+                HINT = 'An expired hold can only be released; consume the credits with keel.consume_credits() instead.';
+        END IF;
+        IF settle_amount IS NULL OR settle_amount OPERATOR(pg_catalog.<) 0 OR settle_amount OPERATOR(pg_catalog.>) h.amount THEN
+            RAISE EXCEPTION USING ERRCODE = '22023',
+                MESSAGE = pg_catalog.format('a hold of %s credits cannot be settled for %s', h.amount, coalesce(settle_amount::text, 'NULL')),
+                HINT = 'Settle for 0 up to the held amount; the rest is released.';
+        END IF;
+    END IF;
+    IF b.granted OPERATOR(pg_catalog.>) 0 AND settle_amount OPERATOR(pg_catalog.>) 0 THEN
+        burned := keel.credit_burn_grants(h.account, h.credit_type, LEAST(b.granted, settle_amount));
+    END IF;
+    UPDATE keel.credit_balances x
+       SET held = x.held OPERATOR(pg_catalog.-) h.amount,
+           used = x.used OPERATOR(pg_catalog.+) coalesce(settle_amount, 0),
+           granted = x.granted OPERATOR(pg_catalog.-) burned
+     WHERE x.account OPERATOR(pg_catalog.=) h.account AND x.credit_type OPERATOR(pg_catalog.=) h.credit_type
+    RETURNING * INTO b;
+    INSERT INTO keel.credit_ledger (account, credit_type, kind, amount, allocated_after, used_after, held_after,
+                                    hold_id, description, actor)
+    VALUES (h.account, h.credit_type, 'release', h.amount, b.allocated,
+            b.used OPERATOR(pg_catalog.-) coalesce(settle_amount, 0), b.held, hold,
+            pg_catalog.format('Hold %s %s', hold, new_state), keel.credit_actor());
+    IF coalesce(settle_amount, 0) OPERATOR(pg_catalog.>) 0 THEN
+        INSERT INTO keel.credit_ledger (account, credit_type, kind, amount, allocated_after, used_after, held_after,
+                                        hold_id, description, actor)
+        VALUES (h.account, h.credit_type, 'consumption', settle_amount, b.allocated, b.used, b.held, hold,
+                pg_catalog.format('Settled hold %s for %s %s credits', hold, settle_amount, h.credit_type), keel.credit_actor());
+    END IF;
+    UPDATE keel.credit_holds x SET state = new_state, settled = settle_amount, closed_at = pg_catalog.now()
+     WHERE x.account OPERATOR(pg_catalog.=) h.account AND x.hold OPERATOR(pg_catalog.=) credit_close_hold.hold;
+    RETURN b.allocated OPERATOR(pg_catalog.-) b.used OPERATOR(pg_catalog.-) b.held;
+END
+$close$;
+REVOKE ALL ON FUNCTION keel.credit_close_hold(uuid, bigint, text) FROM PUBLIC;
+
+-- keel.settle_hold(hold, amount) -> bigint: consumes amount (0 up to the
+-- held amount) of an open, unexpired hold, releases the rest, and returns
+-- the credits available after it. Settling a settled hold again for the
+-- same amount returns the same way and changes nothing. Errors: 22023 no
+-- such hold, amount outside 0..held; 55000 hold already released, expired
+-- or settled for another amount, or past its expires_at; 25006 standby.
+CREATE FUNCTION keel.settle_hold(hold uuid, amount bigint)
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $settle$
+BEGIN
+    PERFORM keel.require_writable('keel.settle_hold()');
+    RETURN keel.credit_close_hold(hold, amount, 'settled');
+END
+$settle$;
+REVOKE ALL ON FUNCTION keel.settle_hold(uuid, bigint) FROM PUBLIC;
+COMMENT ON FUNCTION keel.settle_hold(uuid, bigint) IS 'consume up to the held amount and release the rest; returns credits available';
+
+-- keel.release_hold(hold): releases all of an open hold (again: nothing).
+-- Errors: 22023 no such hold; 55000 hold settled or expired; 25006 standby.
+CREATE FUNCTION keel.release_hold(hold uuid)
+RETURNS void
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $release$
+BEGIN
+    PERFORM keel.require_writable('keel.release_hold()');
+    PERFORM keel.credit_close_hold(hold, NULL, 'released');
+END
+$release$;
+REVOKE ALL ON FUNCTION keel.release_hold(uuid) FROM PUBLIC;
+COMMENT ON FUNCTION keel.release_hold(uuid) IS 'release all of a hold';
+
+-- keel.expire_holds() -> integer: releases every open hold past its
+-- expires_at (state expired) and returns how many. Schedule it with
+-- pg_cron: SELECT cron.schedule('keel-expire-holds', '* * * * *',
+-- 'SELECT keel.expire_holds()'). 25006 on a standby.
+CREATE FUNCTION keel.expire_holds()
+RETURNS integer
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $expire_holds$
+DECLARE
+    h record;
+    n integer := 0;
+BEGIN
+    PERFORM keel.require_writable('keel.expire_holds()');
+    FOR h IN SELECT x.hold FROM keel.credit_holds x
+              WHERE x.state OPERATOR(pg_catalog.=) 'open' AND x.expires_at OPERATOR(pg_catalog.<=) pg_catalog.now()
+              ORDER BY x.account, x.credit_type, x.hold LOOP
+        BEGIN
+            PERFORM keel.credit_close_hold(h.hold, NULL, 'expired');
+            n := n OPERATOR(pg_catalog.+) 1;
+        EXCEPTION WHEN object_not_in_prerequisite_state THEN
+            NULL; -- closed meanwhile by its owner
+        END;
+    END LOOP;
+    RETURN n;
+END
+$expire_holds$;
+REVOKE ALL ON FUNCTION keel.expire_holds() FROM PUBLIC;
+COMMENT ON FUNCTION keel.expire_holds() IS 'release holds past their expires_at; returns how many';
+
+-- keel.verify_credits(): one row per inconsistency, none when sound (0.2.0:
+-- grants, holds and refunds included). problem is one of:
+--   allocated_mismatch  allocated vs. the sum of allocation, grant and expiry rows
+--   used_mismatch       used vs. consumptions minus refunds
+--   held_mismatch       held vs. holds minus releases, and vs. the open holds
+--   granted_mismatch    granted vs. the remaining credits of the grants
+--   plan_mismatch       plan_allocated vs. the sum of allocation rows
+--   over_allocated      used + held or used + granted above allocated
+--   negative_balance    a negative part
+--   ledger_without_balance, unknown_credit_type
+--   running_total_mismatch  a ledger row's allocated_after/used_after/held_after
+--                           vs. the running sums up to it
+--   over_refunded       refunds of a consumption above its amount
+--   idempotency_without_ledger  a key without its ledger row
+CREATE OR REPLACE FUNCTION keel.verify_credits()
+RETURNS TABLE (account uuid, credit_type text, problem text, detail text)
+LANGUAGE sql STABLE PARALLEL RESTRICTED SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+WITH signed AS (
+    SELECT l.id, l.account, l.credit_type, l.kind, l.allocated_after, l.used_after, l.held_after,
+           CASE WHEN l.kind OPERATOR(pg_catalog.=) ANY (ARRAY['allocation', 'grant', 'expiry']) THEN l.amount ELSE 0 END AS d_allocated,
+           CASE WHEN l.kind OPERATOR(pg_catalog.=) 'allocation' THEN l.amount ELSE 0 END AS d_plan,
+           CASE l.kind WHEN 'consumption' THEN l.amount WHEN 'refund' THEN OPERATOR(pg_catalog.-) l.amount ELSE 0 END AS d_used,
+           CASE l.kind WHEN 'hold' THEN l.amount WHEN 'release' THEN OPERATOR(pg_catalog.-) l.amount ELSE 0 END AS d_held
+      FROM keel.credit_ledger l
+),
+sums AS (
+    SELECT s.account, s.credit_type, pg_catalog.sum(s.d_allocated) AS allocated, pg_catalog.sum(s.d_plan) AS plan_allocated,
+           pg_catalog.sum(s.d_used) AS used, pg_catalog.sum(s.d_held) AS held
+      FROM signed s GROUP BY s.account, s.credit_type
+),
+running AS (
+    SELECT s.id, s.account, s.credit_type, s.allocated_after, s.used_after, s.held_after,
+           pg_catalog.sum(s.d_allocated) OVER w AS allocated_sum, pg_catalog.sum(s.d_used) OVER w AS used_sum,
+           pg_catalog.sum(s.d_held) OVER w AS held_sum
+      FROM signed s
+    WINDOW w AS (PARTITION BY s.account, s.credit_type ORDER BY s.id)
+),
+grants AS (
+    SELECT g.account, g.credit_type, pg_catalog.sum(g.remaining) AS remaining
+      FROM keel.credit_grants g GROUP BY g.account, g.credit_type
+),
+holds AS (
+    SELECT h.account, h.credit_type, pg_catalog.sum(h.amount) AS held
+      FROM keel.credit_holds h WHERE h.state OPERATOR(pg_catalog.=) 'open' GROUP BY h.account, h.credit_type
+),
+bal AS (
+    SELECT b.*, COALESCE(s.allocated, 0) AS l_allocated, COALESCE(s.plan_allocated, 0) AS l_plan,
+           COALESCE(s.used, 0) AS l_used, COALESCE(s.held, 0) AS l_held,
+           COALESCE(g.remaining, 0) AS g_remaining, COALESCE(h.held, 0) AS h_held
+      FROM keel.credit_balances b
+      LEFT JOIN sums s ON s.account OPERATOR(pg_catalog.=) b.account AND s.credit_type OPERATOR(pg_catalog.=) b.credit_type
+      LEFT JOIN grants g ON g.account OPERATOR(pg_catalog.=) b.account AND g.credit_type OPERATOR(pg_catalog.=) b.credit_type
+      LEFT JOIN holds h ON h.account OPERATOR(pg_catalog.=) b.account AND h.credit_type OPERATOR(pg_catalog.=) b.credit_type
+)
+SELECT b.account, b.credit_type, 'allocated_mismatch',
+       format('The balance has %s credits allocated; its ledger allocations, grants and expiries sum to %s.', b.allocated, b.l_allocated)
+  FROM bal b WHERE b.allocated OPERATOR(pg_catalog.<>) b.l_allocated
+UNION ALL
+SELECT b.account, b.credit_type, 'plan_mismatch',
+       format('The balance has %s credits allocated by plan; its ledger allocations sum to %s.', b.plan_allocated, b.l_plan)
+  FROM bal b WHERE b.plan_allocated OPERATOR(pg_catalog.<>) b.l_plan
+UNION ALL
+SELECT b.account, b.credit_type, 'used_mismatch',
+       format('The balance has %s credits used; its ledger consumptions minus refunds sum to %s.', b.used, b.l_used)
+  FROM bal b WHERE b.used OPERATOR(pg_catalog.<>) b.l_used
+UNION ALL
+SELECT b.account, b.credit_type, 'held_mismatch',
+       format('The balance has %s credits held; its ledger holds minus releases sum to %s and its open holds to %s.',
+              b.held, b.l_held, b.h_held)
+  FROM bal b WHERE b.held OPERATOR(pg_catalog.<>) b.l_held OR b.held OPERATOR(pg_catalog.<>) b.h_held
+UNION ALL
+SELECT b.account, b.credit_type, 'granted_mismatch',
+       format('The balance has %s unburned grant credits; its grants have %s remaining.', b.granted, b.g_remaining)
+  FROM bal b WHERE b.granted OPERATOR(pg_catalog.<>) b.g_remaining
+UNION ALL
+SELECT b.account, b.credit_type, 'over_allocated',
+       format('%s credits are used, %s held and %s granted unburned, but only %s are allocated.', b.used, b.held, b.granted, b.allocated)
+  FROM bal b WHERE b.used OPERATOR(pg_catalog.+) b.held OPERATOR(pg_catalog.>) b.allocated
+            OR b.used OPERATOR(pg_catalog.+) b.granted OPERATOR(pg_catalog.>) b.allocated
+UNION ALL
+SELECT b.account, b.credit_type, 'negative_balance',
+       format('The balance has %s allocated, %s used, %s held and %s granted; none may be negative.', b.allocated, b.used, b.held, b.granted)
+  FROM bal b WHERE b.allocated OPERATOR(pg_catalog.<) 0 OR b.used OPERATOR(pg_catalog.<) 0 OR b.held OPERATOR(pg_catalog.<) 0
+            OR b.granted OPERATOR(pg_catalog.<) 0
+UNION ALL
+SELECT s.account, s.credit_type, 'ledger_without_balance',
+       format('The ledger has entries (%s allocated, %s used) but there is no balance row.', s.allocated, s.used)
+  FROM sums s
+ WHERE NOT EXISTS (SELECT FROM keel.credit_balances b
+                    WHERE b.account OPERATOR(pg_catalog.=) s.account AND b.credit_type OPERATOR(pg_catalog.=) s.credit_type)
+UNION ALL
+SELECT r.account, r.credit_type, 'running_total_mismatch',
+       format('Ledger entry %s records %s allocated, %s used and %s held; the entries up to it sum to %s, %s and %s.',
+              r.id, r.allocated_after, r.used_after, r.held_after, r.allocated_sum, r.used_sum, r.held_sum)
+  FROM running r
+ WHERE r.allocated_after OPERATOR(pg_catalog.<>) r.allocated_sum OR r.used_after OPERATOR(pg_catalog.<>) r.used_sum
+    OR r.held_after OPERATOR(pg_catalog.<>) r.held_sum
+UNION ALL
+SELECT s.account, s.credit_type, 'unknown_credit_type',
+       format('Credit type %L has ledger entries but is not in keel.credit_types.', s.credit_type)
+  FROM sums s
+ WHERE NOT EXISTS (SELECT FROM keel.credit_types t WHERE t.credit_type OPERATOR(pg_catalog.=) s.credit_type)
+UNION ALL
+SELECT c.account, c.credit_type, 'over_refunded',
+       format('Consumption %s of %s credits has %s refunded.', c.id, c.amount, pg_catalog.sum(r.amount))
+  FROM keel.credit_ledger c JOIN keel.credit_ledger r ON r.refund_of OPERATOR(pg_catalog.=) c.id
+ WHERE c.kind OPERATOR(pg_catalog.=) 'consumption'
+ GROUP BY c.id, c.account, c.credit_type, c.amount
+HAVING pg_catalog.sum(r.amount) OPERATOR(pg_catalog.>) c.amount
+UNION ALL
+SELECT i.account, i.credit_type, 'idempotency_without_ledger',
+       format('Idempotency key %L (%s) has no matching ledger entry.', i.idempotency_key, i.operation)
+  FROM keel.credit_idempotency i
+ WHERE NOT EXISTS (SELECT FROM keel.credit_ledger l
+                    WHERE l.id OPERATOR(pg_catalog.=) i.ledger_id
+                      AND l.kind OPERATOR(pg_catalog.=) CASE i.operation WHEN 'consume' THEN 'consumption' ELSE i.operation END
+                      AND l.account OPERATOR(pg_catalog.=) i.account
+                      AND l.credit_type OPERATOR(pg_catalog.=) i.credit_type
+                      AND (i.operation OPERATOR(pg_catalog.<>) 'consume' OR l.amount OPERATOR(pg_catalog.=) i.amount)
+                      AND l.idempotency_key OPERATOR(pg_catalog.=) i.idempotency_key)
+$$;
+COMMENT ON FUNCTION keel.verify_credits() IS 'one row per inconsistency between credit balances, grants, holds and the ledger; none when sound; not executable by PUBLIC';
+REVOKE ALL ON FUNCTION keel.verify_credits() FROM PUBLIC;
+
+-- The C credit functions of 0.2.0 name the new columns (held, granted,
+-- plan_allocated, held_after, operation): bind them to keel.so's _v2 symbols.
+-- The 0.1.0 symbols stay in keel.so for databases not yet updated.
+CREATE OR REPLACE FUNCTION keel.allocate_plan_credits(account uuid, plan text, total_credits bigint DEFAULT 0)
+RETURNS TABLE (credit_type text, allocated bigint, used bigint, available bigint)
+LANGUAGE c VOLATILE PARALLEL UNSAFE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'keel_allocate_plan_credits_v2';
+COMMENT ON FUNCTION keel.allocate_plan_credits(uuid, text, bigint) IS 'set the plan part of every type''s allocation (keel.credit_plans), keeping grants; returns the balances; not executable by PUBLIC';
+CREATE OR REPLACE FUNCTION keel.get_available_credits(account uuid, credit_type text)
+RETURNS bigint
+LANGUAGE c STABLE PARALLEL RESTRICTED SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'keel_get_available_credits_v2';
+COMMENT ON FUNCTION keel.get_available_credits(uuid, text) IS 'credits of a type an account may still consume (allocated - used - held); 0 when none allocated';
+CREATE OR REPLACE FUNCTION keel.consume_credits(account uuid, credit_type text, amount bigint,
+                                                description text DEFAULT NULL, idempotency_key text DEFAULT NULL)
+RETURNS bigint
+LANGUAGE c VOLATILE PARALLEL UNSAFE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'keel_consume_credits_v2';
+COMMENT ON FUNCTION keel.consume_credits(uuid, text, bigint, text, text) IS 'consume credits atomically, burning grants first (KL002 if not enough, KL003 on a reused idempotency key); returns credits available';
+CREATE OR REPLACE FUNCTION keel.consume_specific_credits(p_organization_id uuid, p_credit_type text,
+                                                         p_credits integer, p_description text DEFAULT NULL)
+RETURNS boolean
+LANGUAGE c VOLATILE PARALLEL UNSAFE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'keel_consume_specific_credits_v2';

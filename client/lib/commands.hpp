@@ -41,8 +41,10 @@ void Install(const Connection &conn, std::ostream &out);
 /*
  * GrantCredits grants each role in roles EXECUTE on the credit functions an
  * application needs (get_available_credits, consume_credits,
- * consume_specific_credits, consume_credits_batch) and, with admin, also allocate_plan_credits and
- * verify_credits; prints one line per role. The roles must exist (keel never
+ * consume_specific_credits, consume_credits_batch, hold_credits, settle_hold,
+ * release_hold) and, with admin, also allocate_plan_credits, verify_credits,
+ * grant_credits, expire_grants, refund_credits, refund_credits_by_key and
+ * expire_holds; prints one line per role. The roles must exist (keel never
  * creates cluster-wide roles): CommandError otherwise.
  */
 void GrantCredits(const Connection &conn, const std::vector<std::string> &roles, bool admin,

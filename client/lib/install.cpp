@@ -48,9 +48,18 @@ void GrantCredits(const Connection &conn, const std::vector<std::string> &roles,
                                        "keel.consume_credits(uuid, text, bigint, text, text)",
                                        "keel.consume_specific_credits(uuid, text, integer, text)",
                                        "keel.consume_credits_batch(uuid[], text[], bigint[], "
-                                       "text[], text, boolean)"};
-    static const char *const kAdmin[] = {"keel.allocate_plan_credits(uuid, text, bigint)",
-                                         "keel.verify_credits()"};
+                                       "text[], text, boolean)",
+                                       "keel.hold_credits(uuid, text, bigint, timestamptz, text)",
+                                       "keel.settle_hold(uuid, bigint)",
+                                       "keel.release_hold(uuid)"};
+    static const char *const kAdmin[] = {
+        "keel.allocate_plan_credits(uuid, text, bigint)",
+        "keel.verify_credits()",
+        "keel.grant_credits(uuid, text, bigint, timestamptz, integer, text, text)",
+        "keel.expire_grants()",
+        "keel.refund_credits(bigint, bigint, text, text)",
+        "keel.refund_credits_by_key(uuid, text, bigint, text, text)",
+        "keel.expire_holds()"};
     for (const std::string &role : roles) {
         if (conn.Scalar("SELECT count(*) FROM pg_catalog.pg_roles WHERE rolname = $1", {role}) ==
             "0")

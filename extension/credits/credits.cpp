@@ -34,6 +34,7 @@ extern "C" {
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "catalog/pg_type.h"
+#include "common/int.h"
 #include "executor/spi.h"
 #include "utils/builtins.h"
 #include "utils/tuplestore.h"
@@ -55,19 +56,30 @@ extern "C" {
  * tables they read, so they survive DROP/CREATE EXTENSION too.
  * ------------------------------------------------------------------------- */
 
-static SPIPlanPtr plan_consume_update;
-static SPIPlanPtr plan_consume_ledger;
-static SPIPlanPtr plan_claim_key;
-static SPIPlanPtr plan_replay_key;
-static SPIPlanPtr plan_finish_key;
-static SPIPlanPtr plan_available;
-static SPIPlanPtr plan_balance;
+static SPIPlanPtr plan_consume_update[2];
+static SPIPlanPtr plan_consume_ledger[2];
+static SPIPlanPtr plan_consume_burn[2];
+static SPIPlanPtr plan_claim_key[2];
+static SPIPlanPtr plan_replay_key[2];
+static SPIPlanPtr plan_finish_key[2];
+static SPIPlanPtr plan_available[2];
+static SPIPlanPtr plan_balance[2];
 static SPIPlanPtr plan_known_types;
 static SPIPlanPtr plan_rules;
 static SPIPlanPtr plan_alloc_ensure;
-static SPIPlanPtr plan_alloc_lock;
-static SPIPlanPtr plan_alloc_update;
-static SPIPlanPtr plan_alloc_ledger;
+static SPIPlanPtr plan_alloc_lock[2];
+static SPIPlanPtr plan_alloc_update[2];
+static SPIPlanPtr plan_alloc_ledger[2];
+
+/*
+ * The schema the calling SQL function belongs to. keel.so serves both: a
+ * database still at 0.1.0 (before ALTER EXTENSION keel UPDATE) calls the
+ * 0.1.0 symbols, whose statements name only 0.1.0 columns; 0.2.0's SQL binds
+ * the *_v2 symbols. Plans are kept per schema.
+ */
+#define V1 0
+#define V2 1
+#define BY_SCHEMA(schema, v1_sql, v2_sql) ((schema) == V2 ? (v2_sql) : (v1_sql))
 
 /* saved_plan returns *slot, preparing and keeping the plan on first use. */
 static SPIPlanPtr saved_plan(SPIPlanPtr *slot, const char *sql, int nargs, Oid *argtypes) {
@@ -142,14 +154,18 @@ static void check_credit_type(Datum credit_type) {
  * raise_insufficient explains why the conditional UPDATE touched no row:
  * 22023 for an unknown type, else KL002 with what is available. Never returns.
  */
-static void raise_insufficient(Datum account, Datum credit_type, int64 amount) {
+static void raise_insufficient(int schema, Datum account, Datum credit_type, int64 amount) {
     check_credit_type(credit_type);
 
     Oid argtypes[2] = {UUIDOID, TEXTOID};
     Datum values[2] = {account, credit_type};
-    SPIPlanPtr plan = saved_plan(&plan_balance,
-                                 "SELECT allocated, used FROM keel.credit_balances "
-                                 "WHERE account = $1 AND credit_type = $2",
+    SPIPlanPtr plan = saved_plan(&plan_balance[schema],
+                                 BY_SCHEMA(schema,
+                                           "SELECT allocated, used, 0::bigint "
+                                           "FROM keel.credit_balances "
+                                           "WHERE account = $1 AND credit_type = $2",
+                                           "SELECT allocated, used, held FROM keel.credit_balances "
+                                           "WHERE account = $1 AND credit_type = $2"),
                                  2, argtypes);
     run_plan(plan, values, NULL, true);
     char *type = TextDatumGetCString(credit_type);
@@ -162,9 +178,10 @@ static void raise_insufficient(Datum account, Datum credit_type, int64 amount) {
     bool isnull;
     int64 allocated = column_int64(1, &isnull);
     int64 used = column_int64(2, &isnull);
+    int64 held = column_int64(3, &isnull);
     ereport(ERROR, (errcode(keel::kInsufficientCredits), errmsg("insufficient %s credits", type),
                     errdetail("Account %s has %lld %s credits available; the request was for %lld.",
-                              uuid_text(account), (long long)(allocated - used), type,
+                              uuid_text(account), (long long)(allocated - used - held), type,
                               (long long)amount)));
     pg_unreachable();
 }
@@ -177,8 +194,8 @@ static void raise_insufficient(Datum account, Datum credit_type, int64 amount) {
  * only by consumptions that commit. Arguments are already checked for NULL
  * (description and key may be NULL) and amount > 0.
  */
-static int64 consume_common(Datum account, Datum credit_type, int64 amount, Datum description,
-                            bool description_null, Datum key, bool key_null) {
+static int64 consume_common(int schema, Datum account, Datum credit_type, int64 amount,
+                            Datum description, bool description_null, Datum key, bool key_null) {
     int64 remaining;
 
     if (!description_null &&
@@ -204,18 +221,30 @@ static int64 consume_common(Datum account, Datum credit_type, int64 amount, Datu
         Datum values[5] = {key, account, credit_type, Int64GetDatum(amount), description};
         char nulls[6] = {' ', ' ', ' ', ' ', description_null ? 'n' : ' ', '\0'};
         SPIPlanPtr claim = saved_plan(
-            &plan_claim_key,
-            "INSERT INTO keel.credit_idempotency "
-            "(idempotency_key, account, credit_type, amount, description) "
-            "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (account, idempotency_key) DO NOTHING",
+            &plan_claim_key[schema],
+            BY_SCHEMA(schema,
+                      "INSERT INTO keel.credit_idempotency "
+                      "(idempotency_key, account, credit_type, amount, description) "
+                      "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (idempotency_key) DO NOTHING",
+                      "INSERT INTO keel.credit_idempotency "
+                      "(idempotency_key, account, credit_type, amount, description) "
+                      "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (account, idempotency_key) DO "
+                      "NOTHING"),
             5, argtypes);
         run_plan(claim, values, nulls, false);
         if (SPI_processed == 0) {
             SPIPlanPtr replay = saved_plan(
-                &plan_replay_key,
-                "SELECT remaining, credit_type = $3 AND amount = $4 "
-                "AND description IS NOT DISTINCT FROM $5, account::text, credit_type, amount "
-                "FROM keel.credit_idempotency WHERE account = $2 AND idempotency_key = $1",
+                &plan_replay_key[schema],
+                BY_SCHEMA(
+                    schema,
+                    "SELECT remaining, account = $2 AND credit_type = $3 AND amount = $4 "
+                    "AND description IS NOT DISTINCT FROM $5, account::text, credit_type, "
+                    "amount, 'consume'::text "
+                    "FROM keel.credit_idempotency WHERE idempotency_key = $1",
+                    "SELECT remaining, operation = 'consume' AND credit_type = $3 "
+                    "AND amount = $4 AND description IS NOT DISTINCT FROM $5, "
+                    "account::text, credit_type, amount, operation "
+                    "FROM keel.credit_idempotency WHERE account = $2 AND idempotency_key = $1"),
                 5, argtypes);
             run_plan(replay, values, nulls, false);
             if (SPI_processed != 1)
@@ -227,12 +256,12 @@ static int64 consume_common(Datum account, Datum credit_type, int64 amount, Datu
                         (errcode(keel::kIdempotencyConflict),
                          errmsg("idempotency key \"%s\" was already used with other arguments",
                                 TextDatumGetCString(key)),
-                         errdetail("This account first used the key to consume %s %s credits.",
+                         errdetail("This account first used the key to %s %s %s credits.",
+                                   SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 6),
                                    SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 5),
                                    SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 4)),
-                         errhint("Use a new idempotency key for a different consumption; the "
-                                 "credit type, amount and description must all match. Keys are "
-                                 "scoped to their account.")));
+                         errhint("Use a new idempotency key for a different call; keys are "
+                                 "scoped to their account and cover every credit function.")));
             remaining = column_int64(1, &isnull);
             if (isnull)
                 elog(ERROR, "idempotency key \"%s\" has no recorded result",
@@ -245,47 +274,82 @@ static int64 consume_common(Datum account, Datum credit_type, int64 amount, Datu
     /* The one atomic step: never overdraws, whatever the concurrency. */
     Oid update_types[3] = {UUIDOID, TEXTOID, INT8OID};
     Datum update_values[3] = {account, credit_type, Int64GetDatum(amount)};
-    SPIPlanPtr update = saved_plan(&plan_consume_update,
-                                   "UPDATE keel.credit_balances SET used = used + $3 "
-                                   "WHERE account = $1 AND credit_type = $2 "
-                                   "AND allocated - used >= $3 RETURNING allocated, used",
+    SPIPlanPtr update = saved_plan(&plan_consume_update[schema],
+                                   BY_SCHEMA(schema,
+                                             "UPDATE keel.credit_balances SET used = used + $3 "
+                                             "WHERE account = $1 AND credit_type = $2 "
+                                             "AND allocated - used >= $3 "
+                                             "RETURNING allocated, used, 0::bigint, 0::bigint",
+                                             "UPDATE keel.credit_balances SET used = used + $3 "
+                                             "WHERE account = $1 AND credit_type = $2 "
+                                             "AND allocated - used - held >= $3 "
+                                             "RETURNING allocated, used, held, granted"),
                                    3, update_types);
     run_plan(update, update_values, NULL, false);
     if (SPI_processed == 0)
-        raise_insufficient(account, credit_type, amount);
+        raise_insufficient(schema, account, credit_type, amount);
     bool isnull;
     int64 allocated = column_int64(1, &isnull);
     int64 used = column_int64(2, &isnull);
-    remaining = allocated - used;
+    int64 held = column_int64(3, &isnull);
+    int64 granted = column_int64(4, &isnull);
+    remaining = allocated - used - held;
 
-    Oid ledger_types[8] = {UUIDOID, TEXTOID, INT8OID, INT8OID, INT8OID, TEXTOID, TEXTOID, TEXTOID};
-    Datum ledger_values[8] = {account,
+    /* Grants burn before the plan allocation, in burn order (the balance row
+     * lock taken above serializes every change of this account's grants). */
+    if (granted > 0) {
+        Oid burn_types[3] = {UUIDOID, TEXTOID, INT8OID};
+        Datum burn_values[3] = {account, credit_type, Int64GetDatum(Min(granted, amount))};
+        SPIPlanPtr burn = saved_plan(&plan_consume_burn[schema],
+                                     "WITH n AS (SELECT keel.credit_burn_grants($1, $2, $3) AS n) "
+                                     "UPDATE keel.credit_balances SET granted = granted - n.n "
+                                     "FROM n WHERE account = $1 AND credit_type = $2",
+                                     3, burn_types);
+        run_plan(burn, burn_values, NULL, false);
+    }
+
+    Oid ledger_types[9] = {UUIDOID, TEXTOID, INT8OID, INT8OID, INT8OID,
+                           TEXTOID, TEXTOID, TEXTOID, INT8OID};
+    Datum ledger_values[9] = {account,
                               credit_type,
                               Int64GetDatum(amount),
                               Int64GetDatum(allocated),
                               Int64GetDatum(used),
                               description,
                               key,
-                              outer_role_name()};
-    char ledger_nulls[9] = {
-        ' ', ' ', ' ', ' ', ' ', description_null ? 'n' : ' ', key_null ? 'n' : ' ', ' ', '\0'};
+                              outer_role_name(),
+                              Int64GetDatum(held)};
+    char ledger_nulls[10] = {
+        ' ', ' ', ' ', ' ', ' ', description_null ? 'n' : ' ', key_null ? 'n' : ' ',
+        ' ', ' ', '\0'};
     SPIPlanPtr ledger = saved_plan(
-        &plan_consume_ledger,
-        "INSERT INTO keel.credit_ledger (account, credit_type, kind, amount, allocated_after, "
-        "used_after, description, idempotency_key, actor) "
-        "VALUES ($1, $2, 'consumption', $3, $4, $5, "
-        "COALESCE($6, 'Consumed ' || $3 || ' ' || $2 || ' credits'), $7, $8) RETURNING id",
-        8, ledger_types);
+        &plan_consume_ledger[schema],
+        BY_SCHEMA(schema,
+                  "INSERT INTO keel.credit_ledger (account, credit_type, kind, amount, "
+                  "allocated_after, used_after, description, idempotency_key, actor) "
+                  "VALUES ($1, $2, 'consumption', $3, $4, $5, "
+                  "COALESCE($6, 'Consumed ' || $3 || ' ' || $2 || ' credits'), $7, $8) "
+                  "RETURNING id",
+                  "INSERT INTO keel.credit_ledger (account, credit_type, kind, amount, "
+                  "allocated_after, used_after, description, idempotency_key, actor, held_after) "
+                  "VALUES ($1, $2, 'consumption', $3, $4, $5, "
+                  "COALESCE($6, 'Consumed ' || $3 || ' ' || $2 || ' credits'), $7, $8, $9) "
+                  "RETURNING id"),
+        9, ledger_types);
     run_plan(ledger, ledger_values, ledger_nulls, false);
     int64 ledger_id = column_int64(1, &isnull);
 
     if (!key_null) {
         Oid finish_types[4] = {TEXTOID, INT8OID, INT8OID, UUIDOID};
         Datum finish_values[4] = {key, Int64GetDatum(remaining), Int64GetDatum(ledger_id), account};
-        SPIPlanPtr finish = saved_plan(&plan_finish_key,
-                                       "UPDATE keel.credit_idempotency "
-                                       "SET remaining = $2, ledger_id = $3 "
-                                       "WHERE account = $4 AND idempotency_key = $1",
+        SPIPlanPtr finish = saved_plan(&plan_finish_key[schema],
+                                       BY_SCHEMA(schema,
+                                                 "UPDATE keel.credit_idempotency "
+                                                 "SET remaining = $2, ledger_id = $3 "
+                                                 "WHERE idempotency_key = $1",
+                                                 "UPDATE keel.credit_idempotency "
+                                                 "SET remaining = $2, ledger_id = $3 "
+                                                 "WHERE account = $4 AND idempotency_key = $1"),
                                        4, finish_types);
         run_plan(finish, finish_values, NULL, false);
     }
@@ -337,9 +401,7 @@ extern "C" {
  * PUBLIC. Rule: seed 003 step 2.2 consume_specific_credits, made
  * atomic.
  */
-PG_FUNCTION_INFO_V1(keel_consume_credits);
-PGDLLEXPORT Datum keel_consume_credits(PG_FUNCTION_ARGS);
-Datum keel_consume_credits(PG_FUNCTION_ARGS) {
+static Datum consume_credits_body(FunctionCallInfo fcinfo, int schema) {
     keel::RequireWritable("keel.consume_credits()");
     require_arg(fcinfo, 0, "account");
     require_arg(fcinfo, 1, "credit_type");
@@ -350,7 +412,7 @@ Datum keel_consume_credits(PG_FUNCTION_ARGS) {
     if (!key_null)
         check_key(PG_GETARG_DATUM(4));
     int64 remaining =
-        consume_common(PG_GETARG_DATUM(0), PG_GETARG_DATUM(1), amount,
+        consume_common(schema, PG_GETARG_DATUM(0), PG_GETARG_DATUM(1), amount,
                        PG_ARGISNULL(3) ? (Datum)0 : PG_GETARG_DATUM(3), PG_ARGISNULL(3),
                        key_null ? (Datum)0 : PG_GETARG_DATUM(4), key_null);
     PG_RETURN_INT64(remaining);
@@ -364,16 +426,14 @@ Datum keel_consume_credits(PG_FUNCTION_ARGS) {
  * where it raised 'Invalid credit type', and also for amount <= 0, which the
  * seed let through).
  */
-PG_FUNCTION_INFO_V1(keel_consume_specific_credits);
-PGDLLEXPORT Datum keel_consume_specific_credits(PG_FUNCTION_ARGS);
-Datum keel_consume_specific_credits(PG_FUNCTION_ARGS) {
+static Datum consume_specific_body(FunctionCallInfo fcinfo, int schema) {
     keel::RequireWritable("keel.consume_specific_credits()");
     require_arg(fcinfo, 0, "account");
     require_arg(fcinfo, 1, "credit_type");
     require_arg(fcinfo, 2, "amount");
     int64 amount = PG_GETARG_INT32(2);
     check_amount(amount);
-    (void)consume_common(PG_GETARG_DATUM(0), PG_GETARG_DATUM(1), amount,
+    (void)consume_common(schema, PG_GETARG_DATUM(0), PG_GETARG_DATUM(1), amount,
                          PG_ARGISNULL(3) ? (Datum)0 : PG_GETARG_DATUM(3), PG_ARGISNULL(3), (Datum)0,
                          true);
     PG_RETURN_BOOL(true);
@@ -385,9 +445,7 @@ Datum keel_consume_specific_credits(PG_FUNCTION_ARGS) {
  * 0 for an account with nothing allocated (as the seed's COALESCE). Errors:
  * 22004 NULL argument; 22023 unknown credit type (the seed returned 0).
  */
-PG_FUNCTION_INFO_V1(keel_get_available_credits);
-PGDLLEXPORT Datum keel_get_available_credits(PG_FUNCTION_ARGS);
-Datum keel_get_available_credits(PG_FUNCTION_ARGS) {
+static Datum get_available_body(FunctionCallInfo fcinfo, int schema) {
     require_arg(fcinfo, 0, "account");
     require_arg(fcinfo, 1, "credit_type");
     Datum account = PG_GETARG_DATUM(0);
@@ -397,10 +455,14 @@ Datum keel_get_available_credits(PG_FUNCTION_ARGS) {
         elog(ERROR, "SPI_connect failed");
     Oid argtypes[2] = {UUIDOID, TEXTOID};
     Datum values[2] = {account, credit_type};
-    SPIPlanPtr plan = saved_plan(&plan_available,
-                                 "SELECT allocated - used FROM keel.credit_balances "
-                                 "WHERE account = $1 AND credit_type = $2",
-                                 2, argtypes);
+    SPIPlanPtr plan =
+        saved_plan(&plan_available[schema],
+                   BY_SCHEMA(schema,
+                             "SELECT allocated - used FROM keel.credit_balances "
+                             "WHERE account = $1 AND credit_type = $2",
+                             "SELECT allocated - used - held FROM keel.credit_balances "
+                             "WHERE account = $1 AND credit_type = $2"),
+                   2, argtypes);
     run_plan(plan, values, NULL, true);
     int64 available = 0;
     if (SPI_processed == 0)
@@ -436,9 +498,7 @@ typedef struct PlanRuleRow {
  * bigint; 23514 new allocation below credits already used (the seed's CHECK
  * used <= allocated refused this too).
  */
-PG_FUNCTION_INFO_V1(keel_allocate_plan_credits);
-PGDLLEXPORT Datum keel_allocate_plan_credits(PG_FUNCTION_ARGS);
-Datum keel_allocate_plan_credits(PG_FUNCTION_ARGS) {
+static Datum allocate_plan_body(FunctionCallInfo fcinfo, int schema) {
     keel::RequireWritable("keel.allocate_plan_credits()");
     require_arg(fcinfo, 0, "account");
     require_arg(fcinfo, 1, "plan");
@@ -517,59 +577,138 @@ Datum keel_allocate_plan_credits(PG_FUNCTION_ARGS) {
                                        "DO NOTHING",
                                        2, key_types);
         run_plan(ensure, key_values, NULL, false);
-        SPIPlanPtr lock = saved_plan(&plan_alloc_lock,
-                                     "SELECT allocated, used FROM keel.credit_balances "
-                                     "WHERE account = $1 AND credit_type = $2 FOR UPDATE",
-                                     2, key_types);
+        SPIPlanPtr lock =
+            saved_plan(&plan_alloc_lock[schema],
+                       BY_SCHEMA(schema,
+                                 "SELECT allocated, used, 0::bigint, 0::bigint, "
+                                 "allocated FROM keel.credit_balances "
+                                 "WHERE account = $1 AND credit_type = $2 FOR UPDATE",
+                                 "SELECT allocated, used, held, granted, plan_allocated "
+                                 "FROM keel.credit_balances "
+                                 "WHERE account = $1 AND credit_type = $2 FOR UPDATE"),
+                       2, key_types);
         run_plan(lock, key_values, NULL, false);
         if (SPI_processed != 1)
             elog(ERROR, "credit balance row vanished");
         int64 old_allocated = column_int64(1, &isnull);
         int64 used = column_int64(2, &isnull);
-        if (used > row->amount)
+        int64 held = column_int64(3, &isnull);
+        int64 granted = column_int64(4, &isnull);
+        int64 old_plan = column_int64(5, &isnull);
+        /* The plan sets its own part; grants stay (allocated = plan + grants). */
+        int64 grants_part = old_allocated - old_plan;
+        int64 new_allocated;
+        if (pg_add_s64_overflow(grants_part, row->amount, &new_allocated))
+            ereport(ERROR, (errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+                            errmsg("allocation of %s credits is beyond bigint",
+                                   TextDatumGetCString(row->credit_type))));
+        int64 needed = used + Max(held, granted);
+        if (new_allocated < needed)
             ereport(ERROR,
                     (errcode(ERRCODE_CHECK_VIOLATION),
                      errmsg("plan \"%s\" allocates fewer %s credits than account %s already used",
                             plan_cstr, TextDatumGetCString(row->credit_type), uuid_text(account)),
-                     errdetail("The plan allocates %lld credits; %lld were already used.",
-                               (long long)row->amount, (long long)used),
+                     grants_part == 0 && held == 0 && granted == 0
+                         ? errdetail("The plan allocates %lld credits; %lld were already used.",
+                                     (long long)row->amount, (long long)used)
+                         : errdetail("The plan allocates %lld credits and grants add %lld; %lld "
+                                     "were already used, %lld are held and %lld granted credits "
+                                     "are unburned.",
+                                     (long long)row->amount, (long long)grants_part,
+                                     (long long)used, (long long)held, (long long)granted),
                      errhint("Allocate a plan or total that covers the credits already used.")));
 
-        Oid update_types[3] = {UUIDOID, TEXTOID, INT8OID};
-        Datum update_values[3] = {account, row->credit_type, Int64GetDatum(row->amount)};
-        SPIPlanPtr update = saved_plan(&plan_alloc_update,
-                                       "UPDATE keel.credit_balances SET allocated = $3 "
-                                       "WHERE account = $1 AND credit_type = $2",
-                                       3, update_types);
+        Oid update_types[4] = {UUIDOID, TEXTOID, INT8OID, INT8OID};
+        Datum update_values[4] = {account, row->credit_type, Int64GetDatum(new_allocated),
+                                  Int64GetDatum(row->amount)};
+        SPIPlanPtr update = saved_plan(
+            &plan_alloc_update[schema],
+            BY_SCHEMA(schema,
+                      "UPDATE keel.credit_balances SET allocated = $3 "
+                      "WHERE account = $1 AND credit_type = $2",
+                      "UPDATE keel.credit_balances SET allocated = $3, plan_allocated = $4 "
+                      "WHERE account = $1 AND credit_type = $2"),
+            4, update_types);
         run_plan(update, update_values, NULL, false);
 
-        Oid ledger_types[8] = {UUIDOID, TEXTOID, INT8OID, INT8OID,
-                               INT8OID, TEXTOID, INT8OID, TEXTOID};
-        Datum ledger_values[8] = {account,
+        Oid ledger_types[9] = {UUIDOID, TEXTOID, INT8OID, INT8OID, INT8OID,
+                               TEXTOID, INT8OID, TEXTOID, INT8OID};
+        Datum ledger_values[9] = {account,
                                   row->credit_type,
-                                  Int64GetDatum(row->amount - old_allocated),
-                                  Int64GetDatum(row->amount),
+                                  Int64GetDatum(new_allocated - old_allocated),
+                                  Int64GetDatum(new_allocated),
                                   Int64GetDatum(used),
                                   plan_name,
                                   Int64GetDatum(total),
-                                  actor};
+                                  actor,
+                                  Int64GetDatum(held)};
         SPIPlanPtr ledger = saved_plan(
-            &plan_alloc_ledger,
-            "INSERT INTO keel.credit_ledger (account, credit_type, kind, amount, allocated_after, "
-            "used_after, plan, total_credits, description, actor) "
-            "VALUES ($1, $2, 'allocation', $3, $4, $5, $6, $7, "
-            "'Multi-credit allocation for plan: ' || $6, $8)",
-            8, ledger_types);
+            &plan_alloc_ledger[schema],
+            BY_SCHEMA(schema,
+                      "INSERT INTO keel.credit_ledger (account, credit_type, kind, amount, "
+                      "allocated_after, used_after, plan, total_credits, description, actor) "
+                      "VALUES ($1, $2, 'allocation', $3, $4, $5, $6, $7, "
+                      "'Multi-credit allocation for plan: ' || $6, $8)",
+                      "INSERT INTO keel.credit_ledger (account, credit_type, kind, amount, "
+                      "allocated_after, used_after, plan, total_credits, description, actor, "
+                      "held_after) VALUES ($1, $2, 'allocation', $3, $4, $5, $6, $7, "
+                      "'Multi-credit allocation for plan: ' || $6, $8, $9)"),
+            9, ledger_types);
         run_plan(ledger, ledger_values, NULL, false);
 
-        Datum out[4] = {row->credit_type, Int64GetDatum(row->amount), Int64GetDatum(used),
-                        Int64GetDatum(row->amount - used)};
+        Datum out[4] = {row->credit_type, Int64GetDatum(new_allocated), Int64GetDatum(used),
+                        Int64GetDatum(new_allocated - used - held)};
         bool out_nulls[4] = {false, false, false, false};
         tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, out, out_nulls);
     }
 
     SPI_finish();
     return (Datum)0;
+}
+
+/*
+ * The exported entry points: the 0.1.0 symbols serve a database whose keel
+ * is still at 0.1.0; sql/keel--0.2.0.sql binds the _v2 symbols.
+ */
+#define KEEL_CREDIT_ENTRY(symbol, body, schema)                                                    \
+    PG_FUNCTION_INFO_V1(symbol);                                                                   \
+    PGDLLEXPORT Datum symbol(PG_FUNCTION_ARGS);                                                    \
+    Datum symbol(PG_FUNCTION_ARGS) {                                                               \
+        return body(fcinfo, schema);                                                               \
+    }
+
+KEEL_CREDIT_ENTRY(keel_consume_credits, consume_credits_body, V1)
+KEEL_CREDIT_ENTRY(keel_consume_credits_v2, consume_credits_body, V2)
+KEEL_CREDIT_ENTRY(keel_consume_specific_credits, consume_specific_body, V1)
+KEEL_CREDIT_ENTRY(keel_consume_specific_credits_v2, consume_specific_body, V2)
+KEEL_CREDIT_ENTRY(keel_get_available_credits, get_available_body, V1)
+KEEL_CREDIT_ENTRY(keel_get_available_credits_v2, get_available_body, V2)
+KEEL_CREDIT_ENTRY(keel_allocate_plan_credits, allocate_plan_body, V1)
+KEEL_CREDIT_ENTRY(keel_allocate_plan_credits_v2, allocate_plan_body, V2)
+
+/*
+ * keel.require_writable(function text) -> void: 25006 on a standby or in a
+ * read-only transaction, naming function (pg/writable.hpp); the first step
+ * of keel's mutating PL/pgSQL functions. NULL function: "keel".
+ */
+PG_FUNCTION_INFO_V1(keel_require_writable);
+PGDLLEXPORT Datum keel_require_writable(PG_FUNCTION_ARGS);
+Datum keel_require_writable(PG_FUNCTION_ARGS) {
+    keel::RequireWritable(PG_ARGISNULL(0) ? "keel" : TextDatumGetCString(PG_GETARG_DATUM(0)));
+    PG_RETURN_VOID();
+}
+
+/*
+ * keel.credit_actor() -> name: the role that called keel's SECURITY DEFINER
+ * credit function (GetOuterUserId(): SET ROLE counts, the definer does not),
+ * recorded as the ledger's actor.
+ */
+PG_FUNCTION_INFO_V1(keel_credit_actor);
+PGDLLEXPORT Datum keel_credit_actor(PG_FUNCTION_ARGS);
+Datum keel_credit_actor(PG_FUNCTION_ARGS) {
+    Name result = (Name)palloc0(NAMEDATALEN);
+    namestrcpy(result, GetUserNameFromId(GetOuterUserId(), false));
+    PG_RETURN_NAME(result);
 }
 
 /*

@@ -30,6 +30,7 @@ constexpr int kInsufficientCredits = SqlState("KL002"); /* consumption would ove
 constexpr int kIdempotencyConflict = SqlState("KL003"); /* key reused with other arguments */
 constexpr int kMigrationLockHeld = SqlState("KL004");   /* another runner holds the lock */
 constexpr int kMigrationConflict = SqlState("KL005");   /* history disagrees with the request */
+constexpr int kRefundTooLarge = SqlState("KL006"); /* refund above what a consumption has left (PL/pgSQL) */
 
 /* PostgreSQL SQLSTATEs keel raises from C++-only code (errcodes.txt). */
 constexpr int kInvalidParameterValue = SqlState("22023");

@@ -59,10 +59,24 @@ LANGUAGE sql AS $$
 $$;
 
 CREATE EXTENSION keel VERSION '0.1.0';
--- 0.1.0's symbols still load from the new keel.so.
+-- 0.1.0's symbols still load from the new keel.so and work on 0.1.0's
+-- tables (they name no 0.2.0 column): allocate, consume with a key, replay.
 SELECT keel.get_available_credits('00000000-0000-0000-0000-000000000001', 'ai');
+SELECT * FROM keel.allocate_plan_credits('00000000-0000-0000-0000-000000000001', 'basic', 1000);
+SELECT keel.consume_credits('00000000-0000-0000-0000-000000000001', 'ai', 10, NULL, 'before-update');
+SELECT keel.consume_credits('00000000-0000-0000-0000-000000000001', 'ai', 10, NULL, 'before-update');
+SELECT keel.consume_specific_credits('00000000-0000-0000-0000-000000000001', 'ai', 5);
+SELECT keel.consume_credits('00000000-0000-0000-0000-000000000001', 'ai', 100000);
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
 ALTER EXTENSION keel UPDATE TO '0.2.0';
 SELECT extversion FROM pg_extension WHERE extname = 'keel';
+-- The data came through: the 0.1.0 allocation is the plan's part, the key
+-- replays, and the ledger reconciles.
+SELECT credit_type, allocated, plan_allocated, used, held, granted FROM keel.credit_balances ORDER BY credit_type;
+SELECT keel.consume_credits('00000000-0000-0000-0000-000000000001', 'ai', 10, NULL, 'before-update');
+SELECT keel.grant_credits('00000000-0000-0000-0000-000000000001', 'ai', 50);
+SELECT * FROM keel.allocate_plan_credits('00000000-0000-0000-0000-000000000001', 'basic', 2000);
+SELECT count(*) AS problems FROM keel.verify_credits();
 CREATE TABLE updated_state AS SELECT * FROM public.catalog_state();
 BEGIN;
 SELECT keel.allow_destructive('regress: compare with a fresh install');
