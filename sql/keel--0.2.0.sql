@@ -698,65 +698,20 @@ REVOKE ALL ON FUNCTION keel.consume_specific_credits(uuid, text, integer, text) 
 -- keel.consume_credits_batch(account[], credit_type[], amount[],
 --   idempotency_key[] DEFAULT NULL, description DEFAULT NULL, atomic DEFAULT false)
 --   RETURNS TABLE (item integer, remaining bigint, error_code text)
--- Consumes many items in one call, one result row per item (1-based).
--- Default: each item succeeds or fails alone (error_code is its SQLSTATE,
--- KL002, KL003, 22023, ..., and that item changes nothing). With atomic, the
--- first failure raises and nothing changes. Arrays of different lengths are
--- 22023; on a standby or in a read-only transaction, 25006. Needs EXECUTE on keel.consume_credits (it calls it per item, as the
--- caller). Each non-atomic item runs in its own subtransaction.
+-- Consumes many items in one call, one result row per item (1-based), with
+-- a fixed number of statements whatever the count (extension/credits/
+-- batch.cpp). Default: each item succeeds or fails alone (error_code 22004,
+-- 22023, KL002, KL003; that item changes nothing), in item order, as a loop
+-- of keel.consume_credits() would. With atomic, the first failure raises and
+-- nothing changes. Arrays of different lengths are 22023; a description
+-- over 1,024 bytes 22001; on a standby or in a read-only transaction, 25006.
 CREATE FUNCTION keel.consume_credits_batch(account uuid[], credit_type text[], amount bigint[],
                                            idempotency_key text[] DEFAULT NULL,
                                            description text DEFAULT NULL, atomic boolean DEFAULT false)
 RETURNS TABLE (item integer, remaining bigint, error_code text)
-LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+LANGUAGE c VOLATILE PARALLEL UNSAFE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
-AS $batch$
-DECLARE
-    n integer := coalesce(pg_catalog.array_length(account, 1), 0);
-BEGIN
-    IF pg_catalog.pg_is_in_recovery() THEN
-        RAISE EXCEPTION USING ERRCODE = '25006',
-            MESSAGE = 'cannot run keel.consume_credits_batch() on a standby',
-            DETAIL = 'The server is in recovery (a hot standby), and a standby accepts only reads.',
-            HINT = 'Connect to the primary, or add target_session_attrs=read-write to a multi-host connection string.';
-    END IF;
-    IF pg_catalog.current_setting('transaction_read_only') OPERATOR(pg_catalog.=) 'on' THEN
-        RAISE EXCEPTION USING ERRCODE = '25006',
-            MESSAGE = 'cannot run keel.consume_credits_batch() in a read-only transaction',
-            DETAIL = 'transaction_read_only is on for this transaction.',
-            HINT = 'Run it in a read-write transaction.';
-    END IF;
-    IF coalesce(pg_catalog.array_length(credit_type, 1), 0) OPERATOR(pg_catalog.<>) n
-       OR coalesce(pg_catalog.array_length(amount, 1), 0) OPERATOR(pg_catalog.<>) n
-       OR (idempotency_key IS NOT NULL
-           AND coalesce(pg_catalog.array_length(idempotency_key, 1), 0) OPERATOR(pg_catalog.<>) n) THEN
-        RAISE EXCEPTION USING ERRCODE = '22023',
-            MESSAGE = 'keel.consume_credits_batch() needs arrays of the same length',
-            DETAIL = pg_catalog.format('account has %s items, credit_type %s, amount %s, idempotency_key %s.',
-                n, coalesce(pg_catalog.array_length(credit_type, 1), 0),
-                coalesce(pg_catalog.array_length(amount, 1), 0),
-                coalesce(pg_catalog.array_length(idempotency_key, 1)::text, 'none'));
-    END IF;
-    FOR i IN 1..n LOOP
-        item := i;
-        IF atomic THEN
-            remaining := keel.consume_credits(account[i], credit_type[i], amount[i], description,
-                                              idempotency_key[i]);
-            error_code := NULL;
-        ELSE
-            BEGIN
-                remaining := keel.consume_credits(account[i], credit_type[i], amount[i], description,
-                                                  idempotency_key[i]);
-                error_code := NULL;
-            EXCEPTION WHEN OTHERS THEN
-                remaining := NULL;
-                error_code := SQLSTATE;
-            END;
-        END IF;
-        RETURN NEXT;
-    END LOOP;
-END
-$batch$;
+AS 'MODULE_PATHNAME', 'keel_consume_credits_batch';
 REVOKE ALL ON FUNCTION keel.consume_credits_batch(uuid[], text[], bigint[], text[], text, boolean) FROM PUBLIC;
 COMMENT ON FUNCTION keel.consume_credits_batch(uuid[], text[], bigint[], text[], text, boolean) IS 'consume many items in one call; per item remaining or error_code; atomic: all or nothing';
 
@@ -792,8 +747,9 @@ ALTER TABLE keel.credit_balances
         CHECK (plan_allocated OPERATOR(pg_catalog.>=) 0
                AND held OPERATOR(pg_catalog.>=) 0
                AND granted OPERATOR(pg_catalog.>=) 0
-               AND used OPERATOR(pg_catalog.+) held OPERATOR(pg_catalog.<=) allocated
-               AND used OPERATOR(pg_catalog.+) granted OPERATOR(pg_catalog.<=) allocated);
+               AND used OPERATOR(pg_catalog.+) held OPERATOR(pg_catalog.<=) allocated);
+-- (used + granted <= allocated holds too, but a consumption writes used and
+-- granted in two steps, so keel.verify_credits() checks it: over_allocated.)
 COMMENT ON TABLE keel.credit_balances IS 'per account and type: allocated (plan_allocated + live grants), used, held by open holds, granted (unburned grant credits); available = allocated - used - held';
 
 -- Ledger kinds, all amounts in credits:

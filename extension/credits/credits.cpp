@@ -27,6 +27,7 @@
  *   (pg/writable.hpp).
  */
 #include "credits/plan_logic.hpp"
+#include "credits/spi_plan.hpp"
 
 extern "C" {
 #include "postgres.h"
@@ -80,28 +81,6 @@ static SPIPlanPtr plan_alloc_ledger[2];
 #define V1 0
 #define V2 1
 #define BY_SCHEMA(schema, v1_sql, v2_sql) ((schema) == V2 ? (v2_sql) : (v1_sql))
-
-/* saved_plan returns *slot, preparing and keeping the plan on first use. */
-static SPIPlanPtr saved_plan(SPIPlanPtr *slot, const char *sql, int nargs, Oid *argtypes) {
-    if (*slot == NULL) {
-        SPIPlanPtr plan = SPI_prepare(sql, nargs, argtypes);
-        if (plan == NULL)
-            elog(ERROR, "SPI_prepare failed for \"%s\": %s", sql,
-                 SPI_result_code_string(SPI_result));
-        if (SPI_keepplan(plan) != 0)
-            elog(ERROR, "SPI_keepplan failed for \"%s\"", sql);
-        *slot = plan;
-    }
-    return *slot;
-}
-
-/* run_plan executes a saved plan and returns SPI's result code (>= 0). */
-static int run_plan(SPIPlanPtr plan, Datum *values, const char *nulls, bool read_only) {
-    int rc = SPI_execute_plan(plan, values, nulls, read_only, 0);
-    if (rc < 0)
-        elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
-    return rc;
-}
 
 /* column_int64 returns column col (1-based) of row 0 of SPI_tuptable. */
 static int64 column_int64(int col, bool *isnull) {

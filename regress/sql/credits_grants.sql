@@ -176,6 +176,42 @@ SELECT id AS c2 FROM keel.credit_ledger WHERE hold_id = :'h1' AND kind = 'consum
 SELECT keel.refund_credits(:c2, 20, 'settled too much') AS available;
 
 --
+-- keel.consume_credits_batch over grants, holds and keys (set-based, item order).
+--
+SELECT keel.grant_credits(:other, 'email', 10, NULL, 0, 'batch grant') AS available;
+SELECT keel.get_available_credits(:other, 'email') AS before_batch;
+SELECT * FROM keel.consume_credits_batch(
+    ARRAY[:a, :other, :other, :other, :a, :other, :other, :a]::uuid[],
+    ARRAY['email', 'email', 'email', 'email', 'email', 'email', 'gold', 'email'],
+    ARRAY[1, 4, 4, 5, 1, 4, 1, 0]::bigint[],
+    ARRAY['bk-1', 'bk-2', 'bk-2', 'bk-3', 'consume-1', 'bk-4', NULL, NULL], 'batch');
+-- bk-2 twice: the second item replays the first; 'consume-1' was a
+-- consumption of 60, so 1 is KL003; :other has only the 10 granted
+-- credits: 4 + 5 fit, the last 4 (bk-4) fails alone with KL002
+SELECT amount, remaining FROM keel.credit_grants WHERE account = :other AND description = 'batch grant';
+-- the same keyed items again: each replays its first result, nothing is consumed
+SELECT * FROM keel.consume_credits_batch(
+    ARRAY[:a, :other]::uuid[], ARRAY['email', 'email'], ARRAY[1, 4]::bigint[], ARRAY['bk-1', 'bk-2'], 'batch');
+-- a key the batch claimed for a failed item is not kept
+SELECT idempotency_key, remaining FROM keel.credit_idempotency WHERE idempotency_key IN ('bk-3', 'bk-4');
+-- a batch key reused for a hold
+SELECT keel.hold_credits(:a, 'email', 1, now() + interval '1 hour', 'bk-1');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+-- atomic: the first failure raises and nothing changes
+SELECT keel.get_available_credits(:a, 'email') AS before_atomic \gset
+SELECT * FROM keel.consume_credits_batch(ARRAY[:a, :a]::uuid[], ARRAY['email', 'email'],
+                                         ARRAY[1, 100000]::bigint[], ARRAY['at-1', 'at-2'], NULL, true);
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+SELECT keel.get_available_credits(:a, 'email') = :before_atomic AS nothing_changed,
+       (SELECT count(*) FROM keel.credit_idempotency WHERE idempotency_key IN ('at-1', 'at-2')) AS keys_kept;
+SELECT * FROM keel.consume_credits_batch(ARRAY[:a]::uuid[], ARRAY['email', 'email'], ARRAY[1]::bigint[]);
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+SELECT * FROM keel.consume_credits_batch(ARRAY[[:a]]::uuid[], ARRAY[['email']], ARRAY[[1]]::bigint[]);
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+SELECT * FROM keel.consume_credits_batch(ARRAY[:a]::uuid[], ARRAY['email'], ARRAY[1]::bigint[], NULL, repeat('d', 1025));
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+
+--
 -- The ledger reconciles, and is still append-only.
 --
 SELECT kind, count(*) FROM keel.credit_ledger WHERE account IN (:a, :other) GROUP BY kind ORDER BY kind;
