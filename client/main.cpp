@@ -4,6 +4,7 @@
  *     keel [--db CONNINFO|URI] install [--grant-credits ROLE]... [--grant-credits-admin ROLE]...
  *     keel [--db ...] migrate --dir DIR
  *     keel [--db ...] status [--dir DIR] [--json]
+ *     keel [--db ...] credits migrate-pool --table T [--batch N] [--quiet] [...]
  *     keel [--db ...] trash list [--json]
  *     keel [--db ...] trash restore ID [--as NAME] [--json]
  *     keel lint [FILES|DIRS...] [--format F] [--rule name=level]... [--list-rules]
@@ -141,6 +142,21 @@ int main(int argc, char **argv) {
     trash_restore->add_option("--as", trash_as, "restore under this name");
     trash_restore->add_flag("--json", trash_json, "print a JSON report");
 
+    keel::client::PoolOptions pool;
+    CLI::App *credits = app.add_subcommand("credits", "credit administration");
+    credits->require_subcommand(1);
+    CLI::App *migrate_pool = credits->add_subcommand(
+        "migrate-pool", "move a unified total_credits column into per-type credits by plan");
+    migrate_pool->add_option("--table", pool.table, "table holding the unified pool")->required();
+    migrate_pool->add_option("--name", pool.name, "progress name (default: the table)");
+    migrate_pool->add_option("--id-column", pool.id_column, "uuid account column (default id)");
+    migrate_pool->add_option("--plan-column", pool.plan_column,
+                             "plan name column (default plan_name)");
+    migrate_pool->add_option("--total-column", pool.total_column,
+                             "unified credits column (default total_credits)");
+    migrate_pool->add_option("--batch", pool.batch, "rows per transaction (default 1000)");
+    migrate_pool->add_flag("--quiet", pool.quiet, "print only the final line");
+
     std::vector<std::string> lint_paths, lint_rules;
     std::string lint_format = "text";
     bool lint_list = false;
@@ -174,6 +190,8 @@ int main(int argc, char **argv) {
             keel::client::GrantCredits(conn, grant_credits_admin, true, std::cout);
         } else if (*migrate) {
             keel::client::Migrate(conn, migrate_dir, std::cout, migrate_options);
+        } else if (*migrate_pool) {
+            keel::client::MigratePool(conn, pool, std::cout);
         } else if (*trash_list) {
             keel::client::TrashList(conn, trash_json, std::cout);
         } else if (*trash_restore) {

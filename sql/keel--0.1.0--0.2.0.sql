@@ -1080,3 +1080,136 @@ RETURNS boolean
 LANGUAGE c VOLATILE PARALLEL UNSAFE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS 'MODULE_PATHNAME', 'keel_consume_specific_credits_v2';
+
+/* ---------------------------------------------------------------------------
+ * Credits, 0.2.0: the unified pool moved into per-type credits (seed 003 step 3)
+ * ------------------------------------------------------------------------- */
+
+-- keel.pool_migrations: one row per named move of a unified total_credits
+-- column into per-type allocations; last_account is where the next batch
+-- starts, so an interrupted move resumes and never allocates an account
+-- twice (each batch commits with its progress row). Not per account: an
+-- administrative table (a Citus reference table, docs/scale-out.md).
+CREATE TABLE keel.pool_migrations (
+    name          text COLLATE "C" PRIMARY KEY,
+    source        text NOT NULL,
+    id_column     name NOT NULL,
+    plan_column   name NOT NULL,
+    total_column  name NOT NULL,
+    last_account  uuid,
+    rows_done     bigint NOT NULL DEFAULT 0,
+    rows_total    bigint NOT NULL,
+    started_by    name NOT NULL,
+    started_at    timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    updated_at    timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    finished_at   timestamptz
+);
+COMMENT ON TABLE keel.pool_migrations IS 'progress of each move of a unified credit pool into per-type allocations (keel.migrate_unified_pool)';
+REVOKE ALL ON keel.pool_migrations FROM PUBLIC;
+SELECT pg_catalog.pg_extension_config_dump('keel.pool_migrations', '');
+
+-- keel.migrate_unified_pool(name, source, id_column DEFAULT 'id',
+-- plan_column DEFAULT 'plan_name', total_column DEFAULT 'total_credits',
+-- batch_size DEFAULT 1000) -> TABLE (rows_done, rows_total, finished):
+-- allocates the next batch_size rows of source (in id order, after the last
+-- account done) with keel.allocate_plan_credits(id, plan, total) and
+-- records the progress in keel.pool_migrations, all in the caller's
+-- transaction. Call it once per transaction until finished (keel credits
+-- migrate-pool does, with progress and ETA): each batch commits whole or
+-- not at all, so a killed run resumes where it stopped and no account is
+-- allocated twice. A NULL or empty plan takes plan '*' (the seed's ELSE
+-- branch); a NULL total counts as 0. Errors: 42501 the caller may not read
+-- the columns; 22023 batch_size outside 1..100000, a column missing or of
+-- the wrong type (id uuid; plan text; total integer or bigint), name reused
+-- for another source; the errors of keel.allocate_plan_credits; 25006
+-- standby.
+CREATE FUNCTION keel.migrate_unified_pool(name text, source regclass, id_column name DEFAULT 'id',
+                                          plan_column name DEFAULT 'plan_name',
+                                          total_column name DEFAULT 'total_credits',
+                                          batch_size integer DEFAULT 1000)
+RETURNS TABLE (rows_done bigint, rows_total bigint, finished boolean)
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $pool$
+DECLARE
+    m keel.pool_migrations;
+    caller name := keel.credit_actor();
+    col name;
+    typ regtype;
+    r record;
+    n bigint := 0;
+    last uuid;
+BEGIN
+    PERFORM keel.require_writable('keel.migrate_unified_pool()');
+    IF name IS NULL OR name OPERATOR(pg_catalog.=) '' OR source IS NULL THEN
+        RAISE EXCEPTION USING ERRCODE = '22004', MESSAGE = 'name and source must not be null or empty';
+    END IF;
+    IF batch_size IS NULL OR batch_size OPERATOR(pg_catalog.<) 1 OR batch_size OPERATOR(pg_catalog.>) 100000 THEN
+        RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = 'batch_size must be between 1 and 100000',
+            DETAIL = pg_catalog.format('batch_size was %s.', batch_size);
+    END IF;
+    -- the caller reads the source, not keel's owner
+    FOREACH col IN ARRAY ARRAY[id_column, plan_column, total_column] LOOP
+        SELECT a.atttypid::regtype INTO typ FROM pg_catalog.pg_attribute a
+         WHERE a.attrelid OPERATOR(pg_catalog.=) source AND a.attname OPERATOR(pg_catalog.=) col
+           AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped;
+        IF typ IS NULL THEN
+            RAISE EXCEPTION USING ERRCODE = '22023',
+                MESSAGE = pg_catalog.format('column %s of %s does not exist', col, source);
+        END IF;
+        IF NOT pg_catalog.has_column_privilege(caller, source, col, 'SELECT') THEN
+            RAISE EXCEPTION USING ERRCODE = '42501',
+                MESSAGE = pg_catalog.format('permission denied for column %s of %s', col, source),
+                HINT = pg_catalog.format('Role %s needs SELECT on the column.', caller);
+        END IF;
+        IF (col OPERATOR(pg_catalog.=) id_column AND typ OPERATOR(pg_catalog.<>) 'uuid'::regtype)
+           OR (col OPERATOR(pg_catalog.=) plan_column AND typ OPERATOR(pg_catalog.<>) ALL (ARRAY['text', 'character varying']::regtype[]))
+           OR (col OPERATOR(pg_catalog.=) total_column AND typ OPERATOR(pg_catalog.<>) ALL (ARRAY['integer', 'bigint', 'smallint']::regtype[])) THEN
+            RAISE EXCEPTION USING ERRCODE = '22023',
+                MESSAGE = pg_catalog.format('column %s of %s has type %s', col, source, typ),
+                HINT = 'The id column must be uuid, the plan column text, the total column integer or bigint.';
+        END IF;
+    END LOOP;
+
+    INSERT INTO keel.pool_migrations AS p (name, source, id_column, plan_column, total_column, rows_total, started_by)
+    SELECT migrate_unified_pool.name, source::text, id_column, plan_column, total_column, 0, caller
+    ON CONFLICT ON CONSTRAINT pool_migrations_pkey DO NOTHING;
+    -- one runner per name at a time: a second one waits here, then goes on after the first's batch
+    SELECT * INTO m FROM keel.pool_migrations p WHERE p.name OPERATOR(pg_catalog.=) migrate_unified_pool.name FOR UPDATE;
+    IF m.source OPERATOR(pg_catalog.<>) source::text OR m.id_column OPERATOR(pg_catalog.<>) id_column
+       OR m.plan_column OPERATOR(pg_catalog.<>) plan_column OR m.total_column OPERATOR(pg_catalog.<>) total_column THEN
+        RAISE EXCEPTION USING ERRCODE = '22023',
+            MESSAGE = pg_catalog.format('pool migration "%s" was started on %s (%s, %s, %s)', name, m.source,
+                                        m.id_column, m.plan_column, m.total_column),
+            HINT = 'Use another name for another source.';
+    END IF;
+    IF m.finished_at IS NOT NULL THEN
+        RETURN QUERY SELECT m.rows_done, m.rows_total, true;
+        RETURN;
+    END IF;
+    IF m.rows_done OPERATOR(pg_catalog.=) 0 AND m.last_account IS NULL THEN
+        EXECUTE pg_catalog.format('SELECT pg_catalog.count(*) FROM %s', source) INTO m.rows_total;
+    END IF;
+
+    FOR r IN EXECUTE pg_catalog.format(
+        'SELECT %1$I AS id, %2$I::text AS plan, %3$I::bigint AS total FROM %4$s '
+        'WHERE %1$I IS NOT NULL AND ($1 IS NULL OR %1$I OPERATOR(pg_catalog.>) $1) ORDER BY %1$I LIMIT $2',
+        id_column, plan_column, total_column, source) USING m.last_account, batch_size LOOP
+        PERFORM keel.allocate_plan_credits(r.id, coalesce(NULLIF(r.plan, ''), '*'), coalesce(r.total, 0));
+        n := n OPERATOR(pg_catalog.+) 1;
+        last := r.id;
+    END LOOP;
+
+    UPDATE keel.pool_migrations p
+       SET last_account = coalesce(last, p.last_account),
+           rows_done = p.rows_done OPERATOR(pg_catalog.+) n,
+           rows_total = GREATEST(m.rows_total, p.rows_done OPERATOR(pg_catalog.+) n),
+           updated_at = pg_catalog.now(),
+           finished_at = CASE WHEN n OPERATOR(pg_catalog.<) batch_size THEN pg_catalog.now() END
+     WHERE p.name OPERATOR(pg_catalog.=) migrate_unified_pool.name
+    RETURNING p.rows_done, p.rows_total, p.finished_at IS NOT NULL INTO rows_done, rows_total, finished;
+    RETURN NEXT;
+END
+$pool$;
+REVOKE ALL ON FUNCTION keel.migrate_unified_pool(text, regclass, name, name, name, integer) FROM PUBLIC;
+COMMENT ON FUNCTION keel.migrate_unified_pool(text, regclass, name, name, name, integer) IS 'allocate the next batch of a unified total_credits pool by plan; resumable, never allocates twice';

@@ -43,8 +43,8 @@ void Install(const Connection &conn, std::ostream &out);
  * application needs (get_available_credits, consume_credits,
  * consume_specific_credits, consume_credits_batch, hold_credits, settle_hold,
  * release_hold) and, with admin, also allocate_plan_credits, verify_credits,
- * grant_credits, expire_grants, refund_credits, refund_credits_by_key and
- * expire_holds; prints one line per role. The roles must exist (keel never
+ * grant_credits, expire_grants, refund_credits, refund_credits_by_key,
+ * expire_holds and migrate_unified_pool; prints one line per role. The roles must exist (keel never
  * creates cluster-wide roles): CommandError otherwise.
  */
 void GrantCredits(const Connection &conn, const std::vector<std::string> &roles, bool admin,
@@ -109,5 +109,25 @@ void TrashList(const Connection &conn, bool json, std::ostream &out);
  */
 void TrashRestore(const Connection &conn, const std::string &id, const std::string &new_name,
                   bool json, std::ostream &out);
+
+/* PoolOptions: keel credits migrate-pool. */
+struct PoolOptions {
+    std::string table;                          /* the user table with the unified pool */
+    std::string name;                           /* progress name ("" = the table) */
+    std::string id_column = "id";               /* uuid account ids */
+    std::string plan_column = "plan_name";      /* text plan name */
+    std::string total_column = "total_credits"; /* integer or bigint credits */
+    int batch = 1000;                           /* rows per transaction */
+    bool quiet = false;
+};
+
+/*
+ * MigratePool calls keel.migrate_unified_pool() once per transaction until
+ * it reports finished, printing progress (rows done / total, rate, ETA) at
+ * most once a second and a final line. Resumes a run that was interrupted.
+ * Throws CommandError on bad options or a standby; server errors (42501,
+ * 22023, ...) come through as ServerError.
+ */
+void MigratePool(const Connection &conn, const PoolOptions &options, std::ostream &out);
 
 } // namespace keel::client

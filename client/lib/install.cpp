@@ -59,7 +59,8 @@ void GrantCredits(const Connection &conn, const std::vector<std::string> &roles,
         "keel.expire_grants()",
         "keel.refund_credits(bigint, bigint, text, text)",
         "keel.refund_credits_by_key(uuid, text, bigint, text, text)",
-        "keel.expire_holds()"};
+        "keel.expire_holds()",
+        "keel.migrate_unified_pool(text, regclass, name, name, name, integer)"};
     for (const std::string &role : roles) {
         if (conn.Scalar("SELECT count(*) FROM pg_catalog.pg_roles WHERE rolname = $1", {role}) ==
             "0")

@@ -226,6 +226,47 @@ SELECT problem FROM keel.verify_credits() ORDER BY problem;
 ROLLBACK;
 
 --
+-- The unified pool (seed 003 step 3) moved by plan, one batch per call.
+--
+CREATE TABLE organizations (id uuid PRIMARY KEY, name text, plan_name text, total_credits integer);
+INSERT INTO organizations
+SELECT md5('pool' || i)::uuid, 'org ' || i, (ARRAY['enterprise', 'basic', NULL, ''])[1 + i % 4], i * 100
+  FROM generate_series(1, 25) i;
+SELECT * FROM keel.migrate_unified_pool('orgs', 'organizations', batch_size => 10);
+SELECT * FROM keel.migrate_unified_pool('orgs', 'organizations', batch_size => 10);
+SELECT * FROM keel.migrate_unified_pool('orgs', 'organizations', batch_size => 10);
+-- finished: another call changes nothing
+SELECT * FROM keel.migrate_unified_pool('orgs', 'organizations', batch_size => 10);
+SELECT b.credit_type, count(*), sum(b.plan_allocated)
+  FROM keel.credit_balances b JOIN organizations o ON o.id = b.account GROUP BY 1 ORDER BY 1;
+SELECT count(*) AS allocation_rows FROM keel.credit_ledger l JOIN organizations o ON o.id = l.account
+ WHERE l.kind = 'allocation';
+SELECT rows_done, rows_total, finished_at IS NOT NULL AS finished FROM keel.pool_migrations;
+-- bad calls
+SELECT * FROM keel.migrate_unified_pool('orgs', 'organizations', 'id', 'name');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+SELECT * FROM keel.migrate_unified_pool('o2', 'organizations', 'name');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+SELECT * FROM keel.migrate_unified_pool('o2', 'organizations', 'id', 'plan_name', 'credits');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+SELECT * FROM keel.migrate_unified_pool('o2', 'organizations', batch_size => 0);
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+SELECT * FROM keel.migrate_unified_pool('o2', 'no_such_table');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+SELECT * FROM keel.migrate_unified_pool('', 'organizations');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+-- a role that may run it but not read the table
+CREATE ROLE keel_regress_pool_admin;
+GRANT USAGE ON SCHEMA keel TO keel_regress_pool_admin;
+GRANT EXECUTE ON FUNCTION keel.migrate_unified_pool(text, regclass, name, name, name, integer) TO keel_regress_pool_admin;
+SET ROLE keel_regress_pool_admin;
+SELECT * FROM keel.migrate_unified_pool('o3', 'organizations');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+RESET ROLE;
+REVOKE ALL ON SCHEMA keel FROM keel_regress_pool_admin;
+REVOKE ALL ON FUNCTION keel.migrate_unified_pool(text, regclass, name, name, name, integer) FROM keel_regress_pool_admin;
+
+--
 -- Privileges: none of the new functions is open to PUBLIC.
 --
 SELECT p.proname, has_function_privilege('public', p.oid, 'EXECUTE') AS public_execute
@@ -233,7 +274,7 @@ SELECT p.proname, has_function_privilege('public', p.oid, 'EXECUTE') AS public_e
  WHERE n.nspname = 'keel' AND p.proname IN ('grant_credits', 'expire_grants', 'refund_credits',
        'refund_credits_by_key', 'hold_credits', 'settle_hold', 'release_hold', 'expire_holds',
        'credit_claim_key', 'credit_lock_balance', 'credit_burn_grants', 'credit_close_hold',
-       'credit_check_args', 'credit_actor')
+       'credit_check_args', 'credit_actor', 'migrate_unified_pool')
  ORDER BY 1;
 -- every SECURITY DEFINER function of keel pins search_path
 SELECT count(*) AS definer_without_search_path
@@ -242,6 +283,7 @@ SELECT count(*) AS definer_without_search_path
    AND NOT coalesce(p.proconfig::text[] @> ARRAY['search_path=pg_catalog, pg_temp'], false);
 
 \c contrib_regression
-SET keel.guard_rules = 'drop-database=off';
+SET keel.guard_rules = 'drop-database=off, drop-role=off';
 DROP DATABASE keel_regress_credits_grants;
+DROP ROLE keel_regress_pool_admin;
 RESET keel.guard_rules;

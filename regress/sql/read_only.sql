@@ -53,6 +53,9 @@ ROLLBACK TO s;
 SELECT keel.guard_audit_flush();
 \echo :LAST_ERROR_SQLSTATE
 ROLLBACK TO s;
+SELECT * FROM keel.migrate_unified_pool('p', 'pg_class');
+\echo :LAST_ERROR_SQLSTATE
+ROLLBACK TO s;
 SELECT keel.allow_destructive('read-only test');
 \echo :LAST_ERROR_SQLSTATE
 ROLLBACK;
