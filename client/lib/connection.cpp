@@ -3,6 +3,7 @@
  *   See connection.hpp.
  */
 #include "lib/connection.hpp"
+#include "lib/redact.hpp"
 
 #include <cstdlib>
 #include <cstring>
@@ -79,7 +80,8 @@ Connection Connection::Open(const std::string &db_option) {
         throw std::runtime_error("cannot connect: out of memory");
     Connection conn(raw);
     if (PQstatus(raw) != CONNECTION_OK)
-        throw std::runtime_error("cannot connect to the database: " + Flatten(PQerrorMessage(raw)));
+        throw std::runtime_error("cannot connect to the database: " +
+                                 RedactSecrets(Flatten(PQerrorMessage(raw)), conninfo));
     return conn;
 }
 

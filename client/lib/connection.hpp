@@ -51,7 +51,8 @@ class Connection {
     /*
      * Open connects with ResolveConninfo(db_option), application_name keel
      * (unless given) and client_encoding UTF8. Throws std::runtime_error with
-     * libpq's message (which never contains the password).
+     * libpq's message, every password in it redacted (redact.hpp: libpq
+     * quotes a malformed URI whole).
      */
     static Connection Open(const std::string &db_option);
 

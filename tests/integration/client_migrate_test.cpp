@@ -545,3 +545,30 @@ TEST(ClientReadOnly, WritingCommandsRefuseUpFrontAndReadCommandsWork) {
     KeelRun primary = RunKeel(db, "status");
     EXPECT_TRUE(Contains(primary.out, "[primary]")) << primary.out;
 }
+
+/*
+ * A password in --db or DATABASE_URL never reaches keel's output, in any of
+ * its forms (issue 12): libpq quotes a malformed URI whole in its error.
+ */
+TEST(ClientSecrets, PasswordsInConnectionStringsAreRedacted) {
+    const std::vector<std::string> forms = {
+        "postgresql://alice:s3cr3tpw@[bad", "postgresql://alice:s3cr%33tpw@[bad",
+        "postgresql://[bad/x?password=s3cr3tpw", "host=/nonexistent port=1 password=s3cr3tpw",
+        "host=/nonexistent port=1 password='s3cr3tpw'"};
+    fs::path base = fs::temp_directory_path() / ("keel_it_secret_" + std::to_string(::getpid()));
+    for (const std::string &form : forms) {
+        for (bool env : {false, true}) {
+            std::string cmd = env ? "DATABASE_URL=" + Quote(form) + " " + KEEL_BINARY + " status"
+                                  : std::string(KEEL_BINARY) + " --db " + Quote(form) + " status";
+            int status = std::system(
+                (cmd + " >" + base.string() + ".out 2>" + base.string() + ".err").c_str());
+            std::string all = Slurp(base.string() + ".out") + Slurp(base.string() + ".err");
+            EXPECT_NE(WEXITSTATUS(status), 0) << form;
+            EXPECT_EQ(all.find("s3cr"), std::string::npos)
+                << (env ? "DATABASE_URL " : "--db ") << form << ": " << all;
+            EXPECT_NE(all.find("cannot connect"), std::string::npos) << all;
+        }
+    }
+    fs::remove(base.string() + ".out");
+    fs::remove(base.string() + ".err");
+}
