@@ -250,73 +250,92 @@ static int64 consume_common(int schema, Datum account, Datum credit_type, int64 
         }
     }
 
-    /* The one atomic step: never overdraws, whatever the concurrency. */
-    Oid update_types[3] = {UUIDOID, TEXTOID, INT8OID};
-    Datum update_values[3] = {account, credit_type, Int64GetDatum(amount)};
-    SPIPlanPtr update = saved_plan(&plan_consume_update[schema],
-                                   BY_SCHEMA(schema,
-                                             "UPDATE keel.credit_balances SET used = used + $3 "
-                                             "WHERE account = $1 AND credit_type = $2 "
-                                             "AND allocated - used >= $3 "
-                                             "RETURNING allocated, used, 0::bigint, 0::bigint",
-                                             "UPDATE keel.credit_balances SET used = used + $3 "
-                                             "WHERE account = $1 AND credit_type = $2 "
-                                             "AND allocated - used - held >= $3 "
-                                             "RETURNING allocated, used, held, granted"),
-                                   3, update_types);
-    run_plan(update, update_values, NULL, false);
-    if (SPI_processed == 0)
-        raise_insufficient(schema, account, credit_type, amount);
+    /*
+     * The one atomic step: never overdraws, whatever the concurrency. In
+     * 0.2.0 the guarded UPDATE and the ledger INSERT are one statement (a
+     * data-modifying CTE), so a consumption costs one executor run.
+     */
     bool isnull;
-    int64 allocated = column_int64(1, &isnull);
-    int64 used = column_int64(2, &isnull);
-    int64 held = column_int64(3, &isnull);
-    int64 granted = column_int64(4, &isnull);
-    remaining = allocated - used - held;
+    int64 allocated, used, held, granted, ledger_id;
+    if (schema == V2) {
+        Oid types[6] = {UUIDOID, TEXTOID, INT8OID, TEXTOID, TEXTOID, TEXTOID};
+        Datum values[6] = {account,     credit_type, Int64GetDatum(amount),
+                           description, key,         outer_role_name()};
+        char nulls[7] = {' ', ' ', ' ', description_null ? 'n' : ' ', key_null ? 'n' : ' ',
+                         ' ', '\0'};
+        SPIPlanPtr step = saved_plan(
+            &plan_consume_update[schema],
+            "WITH u AS (UPDATE keel.credit_balances SET used = used + $3 "
+            "WHERE account = $1 AND credit_type = $2 AND allocated - used - held >= $3 "
+            "RETURNING allocated, used, held, granted) "
+            "INSERT INTO keel.credit_ledger (account, credit_type, kind, amount, allocated_after, "
+            "used_after, held_after, description, idempotency_key, actor) "
+            "SELECT $1, $2, 'consumption', $3, u.allocated, u.used, u.held, "
+            "COALESCE($4, 'Consumed ' || $3 || ' ' || $2 || ' credits'), $5, $6 FROM u "
+            "RETURNING id, allocated_after, used_after, held_after, (SELECT u.granted FROM u)",
+            6, types);
+        run_plan(step, values, nulls, false);
+        if (SPI_processed == 0)
+            raise_insufficient(schema, account, credit_type, amount);
+        ledger_id = column_int64(1, &isnull);
+        allocated = column_int64(2, &isnull);
+        used = column_int64(3, &isnull);
+        held = column_int64(4, &isnull);
+        granted = column_int64(5, &isnull);
+        remaining = allocated - used - held;
 
-    /* Grants burn before the plan allocation, in burn order (the balance row
-     * lock taken above serializes every change of this account's grants). */
-    if (granted > 0) {
-        Oid burn_types[3] = {UUIDOID, TEXTOID, INT8OID};
-        Datum burn_values[3] = {account, credit_type, Int64GetDatum(Min(granted, amount))};
-        SPIPlanPtr burn = saved_plan(&plan_consume_burn[schema],
-                                     "WITH n AS (SELECT keel.credit_burn_grants($1, $2, $3) AS n) "
-                                     "UPDATE keel.credit_balances SET granted = granted - n.n "
-                                     "FROM n WHERE account = $1 AND credit_type = $2",
-                                     3, burn_types);
-        run_plan(burn, burn_values, NULL, false);
+        /* Grants burn before the plan allocation, in burn order (the balance
+         * row lock taken above serializes every change of this account's
+         * grants). */
+        if (granted > 0) {
+            Oid burn_types[3] = {UUIDOID, TEXTOID, INT8OID};
+            Datum burn_values[3] = {account, credit_type, Int64GetDatum(Min(granted, amount))};
+            SPIPlanPtr burn =
+                saved_plan(&plan_consume_burn[schema],
+                           "WITH n AS (SELECT keel.credit_burn_grants($1, $2, $3) AS n) "
+                           "UPDATE keel.credit_balances SET granted = granted - n.n "
+                           "FROM n WHERE account = $1 AND credit_type = $2",
+                           3, burn_types);
+            run_plan(burn, burn_values, NULL, false);
+        }
+    } else {
+        /* 0.1.0's tables: the guarded UPDATE, then the ledger row. */
+        Oid update_types[3] = {UUIDOID, TEXTOID, INT8OID};
+        Datum update_values[3] = {account, credit_type, Int64GetDatum(amount)};
+        SPIPlanPtr update = saved_plan(&plan_consume_update[schema],
+                                       "UPDATE keel.credit_balances SET used = used + $3 "
+                                       "WHERE account = $1 AND credit_type = $2 "
+                                       "AND allocated - used >= $3 RETURNING allocated, used",
+                                       3, update_types);
+        run_plan(update, update_values, NULL, false);
+        if (SPI_processed == 0)
+            raise_insufficient(schema, account, credit_type, amount);
+        allocated = column_int64(1, &isnull);
+        used = column_int64(2, &isnull);
+        remaining = allocated - used;
+        Oid ledger_types[8] = {UUIDOID, TEXTOID, INT8OID, INT8OID,
+                               INT8OID, TEXTOID, TEXTOID, TEXTOID};
+        Datum ledger_values[8] = {account,
+                                  credit_type,
+                                  Int64GetDatum(amount),
+                                  Int64GetDatum(allocated),
+                                  Int64GetDatum(used),
+                                  description,
+                                  key,
+                                  outer_role_name()};
+        char ledger_nulls[9] = {
+            ' ', ' ', ' ', ' ', ' ', description_null ? 'n' : ' ', key_null ? 'n' : ' ', ' ', '\0'};
+        SPIPlanPtr ledger =
+            saved_plan(&plan_consume_ledger[schema],
+                       "INSERT INTO keel.credit_ledger (account, credit_type, kind, amount, "
+                       "allocated_after, used_after, description, idempotency_key, actor) "
+                       "VALUES ($1, $2, 'consumption', $3, $4, $5, "
+                       "COALESCE($6, 'Consumed ' || $3 || ' ' || $2 || ' credits'), $7, $8) "
+                       "RETURNING id",
+                       8, ledger_types);
+        run_plan(ledger, ledger_values, ledger_nulls, false);
+        ledger_id = column_int64(1, &isnull);
     }
-
-    Oid ledger_types[9] = {UUIDOID, TEXTOID, INT8OID, INT8OID, INT8OID,
-                           TEXTOID, TEXTOID, TEXTOID, INT8OID};
-    Datum ledger_values[9] = {account,
-                              credit_type,
-                              Int64GetDatum(amount),
-                              Int64GetDatum(allocated),
-                              Int64GetDatum(used),
-                              description,
-                              key,
-                              outer_role_name(),
-                              Int64GetDatum(held)};
-    char ledger_nulls[10] = {
-        ' ', ' ', ' ', ' ', ' ', description_null ? 'n' : ' ', key_null ? 'n' : ' ',
-        ' ', ' ', '\0'};
-    SPIPlanPtr ledger = saved_plan(
-        &plan_consume_ledger[schema],
-        BY_SCHEMA(schema,
-                  "INSERT INTO keel.credit_ledger (account, credit_type, kind, amount, "
-                  "allocated_after, used_after, description, idempotency_key, actor) "
-                  "VALUES ($1, $2, 'consumption', $3, $4, $5, "
-                  "COALESCE($6, 'Consumed ' || $3 || ' ' || $2 || ' credits'), $7, $8) "
-                  "RETURNING id",
-                  "INSERT INTO keel.credit_ledger (account, credit_type, kind, amount, "
-                  "allocated_after, used_after, description, idempotency_key, actor, held_after) "
-                  "VALUES ($1, $2, 'consumption', $3, $4, $5, "
-                  "COALESCE($6, 'Consumed ' || $3 || ' ' || $2 || ' credits'), $7, $8, $9) "
-                  "RETURNING id"),
-        9, ledger_types);
-    run_plan(ledger, ledger_values, ledger_nulls, false);
-    int64 ledger_id = column_int64(1, &isnull);
 
     if (!key_null) {
         Oid finish_types[4] = {TEXTOID, INT8OID, INT8OID, UUIDOID};
@@ -664,6 +683,42 @@ KEEL_CREDIT_ENTRY(keel_get_available_credits, get_available_body, V1)
 KEEL_CREDIT_ENTRY(keel_get_available_credits_v2, get_available_body, V2)
 KEEL_CREDIT_ENTRY(keel_allocate_plan_credits, allocate_plan_body, V1)
 KEEL_CREDIT_ENTRY(keel_allocate_plan_credits_v2, allocate_plan_body, V2)
+
+/*
+ * keel.credit_ledger_row_ok(kind text, amount bigint, refund_of bigint) ->
+ * boolean, IMMUTABLE: the one CHECK of keel.credit_ledger (0.2.0). kind is
+ * one of allocation, grant, expiry, consumption, refund, hold, release;
+ * amount is > 0 except for allocation (any) and expiry (< 0); refund_of is
+ * set exactly for refunds. A C function keeps the per-statement cost of the
+ * constraint to one call: PostgreSQL re-reads a CHECK expression from its
+ * stored node string on every INSERT statement, and an ARRAY[...] of kinds
+ * is hundreds of tokens (measured: the four SQL CHECKs cost a quarter of a
+ * consumption). NULL kind or amount: false (the columns are NOT NULL).
+ */
+PG_FUNCTION_INFO_V1(keel_credit_ledger_row_ok);
+PGDLLEXPORT Datum keel_credit_ledger_row_ok(PG_FUNCTION_ARGS);
+Datum keel_credit_ledger_row_ok(PG_FUNCTION_ARGS) {
+    if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+        PG_RETURN_BOOL(false);
+    text *kind_text = PG_GETARG_TEXT_PP(0);
+    const char *kind = VARDATA_ANY(kind_text);
+    int len = VARSIZE_ANY_EXHDR(kind_text);
+    int64 amount = PG_GETARG_INT64(1);
+    bool refund_of = !PG_ARGISNULL(2);
+#define KIND_IS(k) (len == (int)sizeof(k) - 1 && memcmp(kind, k, sizeof(k) - 1) == 0)
+    bool ok;
+    if (KIND_IS("allocation"))
+        ok = true;
+    else if (KIND_IS("expiry"))
+        ok = amount < 0;
+    else if (KIND_IS("consumption") || KIND_IS("grant") || KIND_IS("refund") || KIND_IS("hold") ||
+             KIND_IS("release"))
+        ok = amount > 0;
+    else
+        ok = false;
+#undef KIND_IS
+    PG_RETURN_BOOL(ok && refund_of == (len == 6 && memcmp(kind, "refund", 6) == 0));
+}
 
 /*
  * keel.require_writable(function text) -> void: 25006 on a standby or in a
