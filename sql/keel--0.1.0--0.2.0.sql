@@ -1063,10 +1063,12 @@ LANGUAGE c VOLATILE PARALLEL UNSAFE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS 'MODULE_PATHNAME', 'keel_allocate_plan_credits_v2';
 COMMENT ON FUNCTION keel.allocate_plan_credits(uuid, text, bigint) IS 'set the plan part of every type''s allocation (keel.credit_plans), keeping grants; returns the balances; not executable by PUBLIC';
+-- get_available_credits reads the balance row straight from its index
+-- (extension/credits/balance_read.cpp): no SPI and no SECURITY DEFINER, as it
+-- runs no SQL; EXECUTE on it is the gate.
 CREATE OR REPLACE FUNCTION keel.get_available_credits(account uuid, credit_type text)
 RETURNS bigint
-LANGUAGE c STABLE PARALLEL RESTRICTED SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
+LANGUAGE c STABLE PARALLEL RESTRICTED SECURITY INVOKER
 AS 'MODULE_PATHNAME', 'keel_get_available_credits_v2';
 COMMENT ON FUNCTION keel.get_available_credits(uuid, text) IS 'credits of a type an account may still consume (allocated - used - held); 0 when none allocated';
 CREATE OR REPLACE FUNCTION keel.consume_credits(account uuid, credit_type text, amount bigint,

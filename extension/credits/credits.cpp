@@ -680,7 +680,7 @@ KEEL_CREDIT_ENTRY(keel_consume_credits_v2, consume_credits_body, V2)
 KEEL_CREDIT_ENTRY(keel_consume_specific_credits, consume_specific_body, V1)
 KEEL_CREDIT_ENTRY(keel_consume_specific_credits_v2, consume_specific_body, V2)
 KEEL_CREDIT_ENTRY(keel_get_available_credits, get_available_body, V1)
-KEEL_CREDIT_ENTRY(keel_get_available_credits_v2, get_available_body, V2)
+/* keel_get_available_credits_v2 reads the index directly: balance_read.cpp */
 KEEL_CREDIT_ENTRY(keel_allocate_plan_credits, allocate_plan_body, V1)
 KEEL_CREDIT_ENTRY(keel_allocate_plan_credits_v2, allocate_plan_body, V2)
 
