@@ -4,6 +4,7 @@
  *     keel [--db CONNINFO|URI] install [--grant-credits ROLE]... [--grant-credits-admin ROLE]...
  *     keel [--db ...] migrate --dir DIR
  *     keel [--db ...] status [--dir DIR] [--json]
+ *     keel [--db ...] validate [--json]
  *     keel [--db ...] credits migrate-pool --table T [--batch N] [--quiet] [...]
  *     keel [--db ...] trash list [--json]
  *     keel [--db ...] trash restore ID [--as NAME] [--json]
@@ -13,7 +14,8 @@
  *   files (DESIGN.md, "Client"); keel lint needs no database. Exit codes: 0
  *   success; 1 failure (one line "keel: ..." on stderr), or keel lint found
  *   an error-level finding; 2 usage error; 3 keel status found checksum
- *   mismatches or file problems (report still printed).
+ *   mismatches or file problems, or keel validate found a problem (report
+ *   still printed).
  */
 #include "lib/commands.hpp"
 #include "lib/connection.hpp"
@@ -142,6 +144,13 @@ int main(int argc, char **argv) {
     trash_restore->add_option("--as", trash_as, "restore under this name");
     trash_restore->add_flag("--json", trash_json, "print a JSON report");
 
+    bool validate_json = false;
+    CLI::App *validate = app.add_subcommand(
+        "validate",
+        "check data integrity: invalid indexes, NOT VALID constraints, orphans, CHECKs, "
+        "credits");
+    validate->add_flag("--json", validate_json, "print a JSON report");
+
     keel::client::PoolOptions pool;
     CLI::App *credits = app.add_subcommand("credits", "credit administration");
     credits->require_subcommand(1);
@@ -190,6 +199,11 @@ int main(int argc, char **argv) {
             keel::client::GrantCredits(conn, grant_credits_admin, true, std::cout);
         } else if (*migrate) {
             keel::client::Migrate(conn, migrate_dir, std::cout, migrate_options);
+        } else if (*validate) {
+            if (!keel::client::Validate(conn, validate_json, std::cout)) {
+                std::cerr << "keel: validate: problems found (see report)" << std::endl;
+                return 3;
+            }
         } else if (*migrate_pool) {
             keel::client::MigratePool(conn, pool, std::cout);
         } else if (*trash_list) {

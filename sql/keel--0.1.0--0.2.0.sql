@@ -283,6 +283,15 @@ ALTER TABLE keel.credit_ledger
     DROP CONSTRAINT credit_ledger_consumption_check,
     ADD CONSTRAINT credit_ledger_row_check CHECK (keel.credit_ledger_row_ok(kind, amount, refund_of));
 CREATE INDEX credit_ledger_refund_of_idx ON keel.credit_ledger (refund_of) WHERE refund_of IS NOT NULL;
+-- Every key starts with account, so the ledger can be distributed by account
+-- (docs/scale-out.md): the primary key becomes (account, id), which also
+-- serves per-account history in id order; a plain index on id serves
+-- keel.refund_credits(ledger_id).
+ALTER TABLE keel.credit_ledger
+    DROP CONSTRAINT credit_ledger_pkey,
+    ADD CONSTRAINT credit_ledger_pkey PRIMARY KEY (account, id);
+DROP INDEX keel.credit_ledger_account_idx;
+CREATE INDEX credit_ledger_id_idx ON keel.credit_ledger (id);
 COMMENT ON TABLE keel.credit_ledger IS 'append-only ledger of every allocation, grant, expiry, consumption, refund, hold and release of credits';
 
 -- Idempotency across functions: operation (consume, grant, hold, refund),
@@ -341,7 +350,9 @@ CREATE TABLE keel.credit_holds (
         CHECK ((state OPERATOR(pg_catalog.=) 'settled') OPERATOR(pg_catalog.=) (settled IS NOT NULL)
                AND (settled IS NULL OR (settled OPERATOR(pg_catalog.>=) 0 AND settled OPERATOR(pg_catalog.<=) amount)))
 );
-CREATE UNIQUE INDEX credit_holds_hold_idx ON keel.credit_holds (hold);
+-- not UNIQUE: a distributed table's unique keys must hold account; the
+-- primary key (account, hold) and gen_random_uuid() keep holds apart
+CREATE INDEX credit_holds_hold_idx ON keel.credit_holds (hold);
 CREATE INDEX credit_holds_open_idx ON keel.credit_holds (expires_at) WHERE state OPERATOR(pg_catalog.=) 'open';
 COMMENT ON TABLE keel.credit_holds IS 'credit holds: reserved until settled, released or expired';
 REVOKE ALL ON keel.credit_holds FROM PUBLIC;

@@ -110,6 +110,15 @@ void TrashList(const Connection &conn, bool json, std::ostream &out);
 void TrashRestore(const Connection &conn, const std::string &id, const std::string &new_name,
                   bool json, std::ostream &out);
 
+/*
+ * Validate runs keel validate (client/check/validate.cpp): invalid indexes,
+ * NOT VALID constraints, foreign-key orphans, CHECK violations of existing
+ * rows and keel.verify_credits(), read-only; prints a report (text or JSON)
+ * and returns false when it found a problem (main exits 3). A check the role
+ * may not run is reported as skipped.
+ */
+bool Validate(const Connection &conn, bool json, std::ostream &out);
+
 /* PoolOptions: keel credits migrate-pool. */
 struct PoolOptions {
     std::string table;                          /* the user table with the unified pool */

@@ -572,3 +572,51 @@ TEST(ClientSecrets, PasswordsInConnectionStringsAreRedacted) {
     fs::remove(base.string() + ".out");
     fs::remove(base.string() + ".err");
 }
+
+/*
+ * keel validate finds what a migration can leave behind: the invalid index
+ * of a failed CREATE UNIQUE INDEX CONCURRENTLY, NOT VALID constraints, rows
+ * that violate them, and exits 3; a clean database exits 0 (issue 12).
+ */
+TEST(ClientValidate, FindsInvalidIndexesNotValidConstraintsOrphansAndCheckViolations) {
+    std::string db = ScratchDatabase("keel_it_validate", true);
+    EXPECT_EQ(RunKeel(db, "validate").exit_code, 0) << RunKeel(db, "validate").out;
+    auto conn = Connect("keel_it_validate");
+    Exec(conn.get(), "SET keel.trash = off");
+    Exec(conn.get(),
+         "CREATE TABLE it_parent (id int PRIMARY KEY); INSERT INTO it_parent VALUES (1)");
+    Exec(conn.get(), "CREATE TABLE it_child (id int, parent_id int, qty int, code text)");
+    Exec(conn.get(),
+         "INSERT INTO it_child VALUES (1, 1, 1, 'a'), (2, 2, -1, 'a'), (3, NULL, 3, 'b')");
+    Exec(conn.get(),
+         "ALTER TABLE it_child ADD CONSTRAINT it_child_parent_fk FOREIGN KEY (parent_id) "
+         "REFERENCES it_parent (id) NOT VALID");
+    Exec(conn.get(),
+         "ALTER TABLE it_child ADD CONSTRAINT it_child_qty_check CHECK (qty >= 0) NOT VALID");
+    /* fails on the duplicate 'a' and leaves an INVALID index behind */
+    PQclear(PQexec(conn.get(),
+                   "CREATE UNIQUE INDEX CONCURRENTLY it_child_code_key ON it_child (code)"));
+    KeelRun run = RunKeel(db, "validate");
+    EXPECT_EQ(run.exit_code, 3) << run.out << run.err;
+    EXPECT_TRUE(Contains(run.out, "invalid_index  it_child_code_key on it_child")) << run.out;
+    EXPECT_TRUE(Contains(run.out, "not_valid_constraint  it_child_parent_fk on it_child"))
+        << run.out;
+    EXPECT_TRUE(Contains(run.out, "not_valid_constraint  it_child_qty_check on it_child"))
+        << run.out;
+    EXPECT_TRUE(Contains(run.out, "fk_orphans  it_child_parent_fk on it_child  1 row(s)"))
+        << run.out;
+    EXPECT_TRUE(Contains(run.out, "check_violation  it_child_qty_check on it_child  1 row(s)"))
+        << run.out;
+    EXPECT_TRUE(Contains(run.out, "5 problem(s) found")) << run.out;
+    KeelRun json = RunKeel(db, "validate --json");
+    EXPECT_EQ(json.exit_code, 3);
+    EXPECT_TRUE(Contains(json.out, "\"problems\": 5")) << json.out;
+    /* and the credits invariants: a tampered balance */
+    Exec(conn.get(), "SELECT count(*) FROM keel.allocate_plan_credits("
+                     "'00000000-0000-0000-0000-0000000000f1', 'premium')");
+    Exec(conn.get(), "UPDATE keel.credit_balances SET used = 1 WHERE credit_type = 'sms'");
+    KeelRun credits = RunKeel(db, "validate");
+    EXPECT_TRUE(Contains(credits.out, "credits  00000000-0000-0000-0000-0000000000f1 sms"))
+        << credits.out;
+    EXPECT_TRUE(Contains(credits.out, "used_mismatch")) << credits.out;
+}
