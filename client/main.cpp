@@ -4,6 +4,8 @@
  *     keel [--db CONNINFO|URI] install [--grant-credits ROLE]... [--grant-credits-admin ROLE]...
  *     keel [--db ...] migrate --dir DIR
  *     keel [--db ...] status [--dir DIR] [--json]
+ *     keel [--db ...] baseline VERSION --dir DIR
+ *     keel [--db ...] repair --dir DIR --reason TEXT
  *     keel [--db ...] validate [--json]
  *     keel [--db ...] credits migrate-pool --table T [--batch N] [--quiet] [...]
  *     keel [--db ...] trash list [--json]
@@ -144,6 +146,19 @@ int main(int argc, char **argv) {
     trash_restore->add_option("--as", trash_as, "restore under this name");
     trash_restore->add_flag("--json", trash_json, "print a JSON report");
 
+    std::string baseline_dir, baseline_version, repair_dir, repair_reason;
+    CLI::App *baseline = app.add_subcommand(
+        "baseline",
+        "record the files up to VERSION as already applied (a database older than keel)");
+    baseline->add_option("version", baseline_version, "the last version the database holds")
+        ->required();
+    baseline->add_option("--dir", baseline_dir, "folder of <digits>_<slug>.sql files")->required();
+    CLI::App *repair = app.add_subcommand(
+        "repair", "re-record edited or missing applied files, with a reason, so migrate goes on");
+    repair->add_option("--dir", repair_dir, "folder of <digits>_<slug>.sql files")->required();
+    repair->add_option("--reason", repair_reason, "why they changed or went away (recorded)")
+        ->required();
+
     bool validate_json = false;
     CLI::App *validate = app.add_subcommand(
         "validate",
@@ -199,6 +214,10 @@ int main(int argc, char **argv) {
             keel::client::GrantCredits(conn, grant_credits_admin, true, std::cout);
         } else if (*migrate) {
             keel::client::Migrate(conn, migrate_dir, std::cout, migrate_options);
+        } else if (*baseline) {
+            keel::client::Baseline(conn, baseline_dir, baseline_version, std::cout);
+        } else if (*repair) {
+            keel::client::Repair(conn, repair_dir, repair_reason, std::cout);
         } else if (*validate) {
             if (!keel::client::Validate(conn, validate_json, std::cout)) {
                 std::cerr << "keel: validate: problems found (see report)" << std::endl;

@@ -52,9 +52,27 @@ static bool NamedIn(const char *guc) {
  * preloaded, so that what the guard covers in a session never depends on
  * whether an event trigger happened to load the library first.
  */
+/*
+ * keel.client_host and keel.tool_version: what keel's client says about
+ * itself (the machine it runs on, "keel 0.2.0"), set by it for its session;
+ * keel.migration_history records them on every row (column defaults), so the
+ * history says where a migration came from. Any role may set them: they are
+ * descriptions, not credentials.
+ */
+static char *client_host_setting = nullptr;
+static char *tool_version_setting = nullptr;
+
 void _PG_init(void) {
     keel::InitGuard();
     keel::InitTrash();
+    DefineCustomStringVariable("keel.client_host",
+                               "Host name of the machine keel's client runs on (recorded in "
+                               "keel.migration_history).",
+                               NULL, &client_host_setting, "", PGC_USERSET, 0, NULL, NULL, NULL);
+    DefineCustomStringVariable("keel.tool_version",
+                               "Name and version of the tool recording migrations (recorded in "
+                               "keel.migration_history).",
+                               NULL, &tool_version_setting, "", PGC_USERSET, 0, NULL, NULL, NULL);
     MarkGUCPrefixReserved("keel");
     if (process_shared_preload_libraries_in_progress || NamedIn("session_preload_libraries") ||
         NamedIn("local_preload_libraries"))

@@ -1722,3 +1722,78 @@ END
 $pool$;
 REVOKE ALL ON FUNCTION keel.migrate_unified_pool(text, regclass, name, name, name, integer) FROM PUBLIC;
 COMMENT ON FUNCTION keel.migrate_unified_pool(text, regclass, name, name, name, integer) IS 'allocate the next batch of a unified total_credits pool by plan; resumable, never allocates twice';
+
+/* ---------------------------------------------------------------------------
+ * Migrations, 0.2.0: where each row came from, why a failure failed,
+ * baselines and repairs
+ * ------------------------------------------------------------------------- */
+
+-- New columns of keel.migration_history:
+--   client_host, tool_version  the machine and tool that recorded the row
+--                              (keel.client_host, keel.tool_version: keel's
+--                              client sets them; NULL when unset)
+--   sqlstate, error_line, error_statement  for a failure: the SQLSTATE, the
+--                              line of the file and the statement reached
+--   reason                     why a row was repaired (required there)
+-- New statuses: baselined (the database had the change before keel; counts
+-- as applied and never runs) and repaired (the file as it is now, after an
+-- edit or a removal, with its reason; the latest one is what keel compares
+-- with).
+ALTER TABLE keel.migration_history
+    ADD COLUMN client_host text DEFAULT NULLIF(pg_catalog.current_setting('keel.client_host', true), ''),
+    ADD COLUMN tool_version text DEFAULT NULLIF(pg_catalog.current_setting('keel.tool_version', true), ''),
+    ADD COLUMN sqlstate text
+        CONSTRAINT migration_history_sqlstate_check CHECK (sqlstate OPERATOR(pg_catalog.~) '^[0-9A-Z]{5}$'),
+    ADD COLUMN error_line integer
+        CONSTRAINT migration_history_error_line_check CHECK (error_line OPERATOR(pg_catalog.>) 0),
+    ADD COLUMN error_statement text,
+    ADD COLUMN reason text,
+    DROP CONSTRAINT migration_history_status_check,
+    ADD CONSTRAINT migration_history_status_check
+        CHECK (status OPERATOR(pg_catalog.=) ANY (ARRAY['applied', 'failed', 'superseded', 'baselined', 'repaired'])),
+    DROP CONSTRAINT migration_history_file_check,
+    ADD CONSTRAINT migration_history_file_check
+        CHECK (status OPERATOR(pg_catalog.=) ANY (ARRAY['superseded', 'repaired'])
+               OR (name IS NOT NULL AND checksum IS NOT NULL)),
+    ADD CONSTRAINT migration_history_reason_check
+        CHECK ((status OPERATOR(pg_catalog.=) 'repaired') OPERATOR(pg_catalog.=) (reason IS NOT NULL));
+DROP INDEX keel.migration_history_one_done_per_version;
+CREATE UNIQUE INDEX migration_history_one_done_per_version
+    ON keel.migration_history (version)
+    WHERE status OPERATOR(pg_catalog.=) ANY (ARRAY['applied', 'superseded', 'baselined']);
+COMMENT ON TABLE keel.migration_history IS 'one row per applied, failed, superseded, baselined or repaired migration; written by keel.migration_*()';
+
+-- keel.migration_superseded (0.2.0): superseded_by must be applied first.
+CREATE OR REPLACE FUNCTION keel.migration_superseded(version numeric, name text, checksum text, superseded_by numeric)
+RETURNS bigint
+LANGUAGE c VOLATILE PARALLEL UNSAFE
+AS 'MODULE_PATHNAME', 'keel_migration_superseded_v2';
+COMMENT ON FUNCTION keel.migration_superseded(numeric, text, text, numeric) IS 'record a never-applied version as superseded by an applied one; returns the history id';
+
+-- keel.migration_failed(..., sqlstate, error_line, error_statement): a
+-- failed attempt with where it failed.
+CREATE FUNCTION keel.migration_failed(version numeric, name text, checksum text, started_at timestamptz,
+                                      error text, sqlstate text, error_line integer, error_statement text)
+RETURNS bigint
+LANGUAGE c VOLATILE PARALLEL UNSAFE
+AS 'MODULE_PATHNAME', 'keel_migration_failed_v2';
+COMMENT ON FUNCTION keel.migration_failed(numeric, text, text, timestamptz, text, text, integer, text) IS 'record a failed attempt with its SQLSTATE, file line and statement; returns the history id';
+REVOKE ALL ON FUNCTION keel.migration_failed(numeric, text, text, timestamptz, text, text, integer, text) FROM PUBLIC;
+
+-- keel.migration_baselined(version, name, checksum): the database already
+-- holds this migration's change (keel baseline VERSION).
+CREATE FUNCTION keel.migration_baselined(version numeric, name text, checksum text)
+RETURNS bigint
+LANGUAGE c VOLATILE PARALLEL UNSAFE
+AS 'MODULE_PATHNAME', 'keel_migration_baselined';
+COMMENT ON FUNCTION keel.migration_baselined(numeric, text, text) IS 'record a migration the database already holds as baselined (counts as applied, never runs); returns the history id';
+REVOKE ALL ON FUNCTION keel.migration_baselined(numeric, text, text) FROM PUBLIC;
+
+-- keel.migration_repaired(version, name, checksum, reason): re-record an
+-- applied file as it is now (NULL name and checksum: it is gone), with why.
+CREATE FUNCTION keel.migration_repaired(version numeric, name text, checksum text, reason text)
+RETURNS bigint
+LANGUAGE c VOLATILE PARALLEL UNSAFE
+AS 'MODULE_PATHNAME', 'keel_migration_repaired';
+COMMENT ON FUNCTION keel.migration_repaired(numeric, text, text, text) IS 'record an applied migration''s file as it is now (edited, or gone), with a reason; returns the history id';
+REVOKE ALL ON FUNCTION keel.migration_repaired(numeric, text, text, text) FROM PUBLIC;

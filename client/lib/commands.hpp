@@ -119,6 +119,25 @@ void TrashRestore(const Connection &conn, const std::string &id, const std::stri
  */
 bool Validate(const Connection &conn, bool json, std::ostream &out);
 
+/*
+ * Baseline records every file of dir up to version as baselined
+ * (keel.migration_baselined, one transaction, under the migration lock), for
+ * a database that existed before keel: they count as applied and never run.
+ * CommandError when the history already has applied rows, no file is up to
+ * version, or the folder has problems.
+ */
+void Baseline(const Connection &conn, const std::filesystem::path &dir, const std::string &version,
+              std::ostream &out);
+
+/*
+ * Repair re-records, with reason (required), every applied file of dir whose
+ * checksum changed and every applied file that is gone
+ * (keel.migration_repaired, one transaction, under the migration lock), so
+ * migrate goes on; prints each and "nothing to repair" when all match.
+ */
+void Repair(const Connection &conn, const std::filesystem::path &dir, const std::string &reason,
+            std::ostream &out);
+
 /* PoolOptions: keel credits migrate-pool. */
 struct PoolOptions {
     std::string table;                          /* the user table with the unified pool */

@@ -7,6 +7,8 @@
 #include "lib/server_role.hpp"
 #include "lib/sql_script.hpp"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <chrono>
 #include <thread>
@@ -86,6 +88,24 @@ class MigrationLock {
     const Connection &conn_;
 };
 
+/*
+ * IdentifyTool sets keel.client_host (this machine's name) and
+ * keel.tool_version for the session; keel.migration_history records them on
+ * every row it writes. A server whose keel.so predates them refuses the
+ * names; the history then records NULL.
+ */
+void IdentifyTool(const Connection &conn) {
+    char host[256] = {0};
+    if (gethostname(host, sizeof host - 1) != 0)
+        host[0] = '\0';
+    const char *values[1] = {host};
+    PGresult *res = PQexecParams(conn.get(),
+                                 "SELECT pg_catalog.set_config('keel.client_host', $1, false), "
+                                 "pg_catalog.set_config('keel.tool_version', 'keel 0.2.0', false)",
+                                 1, nullptr, values, nullptr, nullptr, 0);
+    PQclear(res);
+}
+
 void RecordSuperseded(const Connection &conn, const SupersedeTask &task) {
     conn.ExecParams("SELECT keel.migration_superseded($1::numeric, $2, $3, $4::numeric)",
                     {task.version,
@@ -98,6 +118,24 @@ std::string SupersededLine(const SupersedeTask &task) {
     return "superseded " + task.version + " " +
            (task.file ? task.file->file_name : std::string("(no file)")) + " by " +
            task.by->version + " " + task.by->file_name + "; it will never be applied";
+}
+
+/* Trimmed is s without leading and trailing white space. */
+std::string Trimmed(const std::string &s) {
+    size_t b = s.find_first_not_of(" \t\r\n");
+    if (b == std::string::npos)
+        return "";
+    size_t e = s.find_last_not_of(" \t\r\n");
+    return s.substr(b, e - b + 1);
+}
+
+/*
+ * DetailedFailures: keel 0.2.0's migration_failed with SQLSTATE, line and
+ * statement exists (a server still at 0.1.0 has only the 5-argument form).
+ */
+bool DetailedFailures(const Connection &conn) {
+    return conn.Scalar("SELECT pg_catalog.to_regprocedure('keel.migration_failed(numeric, text, "
+                       "text, timestamptz, text, text, integer, text)') IS NOT NULL") == "t";
 }
 
 /* ErrorText is what keel.migration_failed records: "file:line: message\nDETAIL: ...\nHINT: ...". */
@@ -162,6 +200,8 @@ std::chrono::steady_clock::duration ApplyOne(const Connection &conn, const Migra
     bool transactional = !file.directives.no_transaction;
     size_t line = 0;
     bool commit_sent = false;
+    const std::string *current_statement = nullptr;
+    const std::string *failed_statement = nullptr;
     try {
         if (transactional)
             conn.Exec("BEGIN");
@@ -170,11 +210,9 @@ std::chrono::steady_clock::duration ApplyOne(const Connection &conn, const Migra
             conn.ExecParams("SELECT keel.allow_destructive($1)",
                             {*file.directives.allow_destructive_reason});
         }
-        if (transactional)
-            for (const auto *task : retire)
-                RecordSuperseded(conn, *task);
         for (const auto &stmt : script.statements) {
             line = stmt.line;
+            current_statement = &stmt.text;
             try {
                 conn.Exec(stmt.text);
             } catch (const ServerError &e) {
@@ -185,11 +223,11 @@ std::chrono::steady_clock::duration ApplyOne(const Connection &conn, const Migra
             }
         }
         line = 0;
-        if (!transactional)
-            for (const auto *task : retire)
-                RecordSuperseded(conn, *task);
+        /* applied first: 0.2.0 refuses to supersede by a version not applied */
         conn.ExecParams("SELECT keel.migration_applied($1::numeric, $2, $3, $4::timestamptz)",
                         {file.version, file.file_name, file.checksum, started});
+        for (const auto *task : retire)
+            RecordSuperseded(conn, *task);
         if (transactional) {
             commit_sent = true;
             conn.Exec("COMMIT");
@@ -198,6 +236,7 @@ std::chrono::steady_clock::duration ApplyOne(const Connection &conn, const Migra
         if (PQstatus(conn.get()) == CONNECTION_BAD)
             throw LostConnection(file.file_name + (line ? ":" + std::to_string(line) : ""), e,
                                  transactional, commit_sent, applied_before);
+        failed_statement = current_statement;
         if (PQtransactionStatus(conn.get()) != PQTRANS_IDLE)
             PQclear(PQexec(conn.get(), "ROLLBACK"));
         std::string where = file.file_name + (line ? ":" + std::to_string(line) : "");
@@ -206,9 +245,19 @@ std::chrono::steady_clock::duration ApplyOne(const Connection &conn, const Migra
             recorded = "statements before the failing one stay committed (keel:no-transaction); "
                        "recorded as failed";
         try {
-            conn.ExecParams(
-                "SELECT keel.migration_failed($1::numeric, $2, $3, $4::timestamptz, $5)",
-                {file.version, file.file_name, file.checksum, started, ErrorText(where, e)});
+            if (DetailedFailures(conn))
+                conn.ExecParams(
+                    "SELECT keel.migration_failed($1::numeric, $2, $3, "
+                    "$4::timestamptz, $5, $6, $7::integer, $8)",
+                    {file.version, file.file_name, file.checksum, started, ErrorText(where, e),
+                     e.sqlstate.empty() ? std::nullopt : std::optional<std::string>(e.sqlstate),
+                     line ? std::optional<std::string>(std::to_string(line)) : std::nullopt,
+                     failed_statement ? std::optional<std::string>(Trimmed(*failed_statement))
+                                      : std::nullopt});
+            else
+                conn.ExecParams(
+                    "SELECT keel.migration_failed($1::numeric, $2, $3, $4::timestamptz, $5)",
+                    {file.version, file.file_name, file.checksum, started, ErrorText(where, e)});
         } catch (const ServerError &again) {
             recorded += ", but recording the failure failed too: " + again.OneLine();
         }
@@ -240,6 +289,7 @@ MigrateSummary Migrate(const Connection &conn, const std::filesystem::path &dir,
     RequireWritable(conn, "migrate");
     RequireKeel(conn);
     RequireRecordingPrivileges(conn);
+    IdentifyTool(conn);
     MigrationLock lock(conn, options.lock_wait_seconds);
 
     Report report = Analyze(&set, ReadHistory(conn));
@@ -252,19 +302,21 @@ MigrateSummary Migrate(const Connection &conn, const std::filesystem::path &dir,
         if (report.mismatches.size() > 1)
             msg += " and " + std::to_string(report.mismatches.size() - 1) +
                    " more mismatch(es), see keel status";
-        throw CommandError(msg + "; nothing applied");
+        throw CommandError(msg + "; nothing applied (keel repair --reason records an intended "
+                                 "edit)");
     }
 
     /* An applied migration whose file is gone: the folder no longer describes the database. */
     std::string missing;
     for (const auto &a : report.applied)
-        if (a.file == nullptr)
+        if (a.missing())
             missing += (missing.empty() ? "" : ", ") + a.row.version + " (" +
                        a.row.name.value_or("?") + ")";
     if (!missing.empty())
         throw CommandError(
             "applied migration(s) missing from " + dir.string() + ": " + missing +
-            "; put the file(s) back (applied migrations must stay); nothing applied");
+            "; put the file(s) back (applied migrations must stay), or record why they are gone "
+            "with keel repair --reason; nothing applied");
     /* Out of order: a pending file older than the newest applied one. */
     if (!allow_out_of_order && !report.applied.empty()) {
         std::string newest;
@@ -362,6 +414,101 @@ bool Status(const Connection &conn, const std::filesystem::path &dir, bool json,
     else
         PrintReport(out, report, conn.Target(), role);
     return report.mismatches.empty() && report.problems.empty();
+}
+
+void Baseline(const Connection &conn, const std::filesystem::path &dir, const std::string &version,
+              std::ostream &out) {
+    RequireWritable(conn, "baseline");
+    if (version.empty() || version.find_first_not_of("0123456789") != std::string::npos)
+        throw CommandError("baseline: VERSION must be a version number, not \"" + version + "\"");
+    std::string upto = CanonicalVersion(version);
+    MigrationSet set;
+    try {
+        set = LoadMigrationDir(dir);
+    } catch (const std::runtime_error &e) {
+        throw CommandError(e.what());
+    }
+    if (!set.problems.empty())
+        throw CommandError(dir.string() + ": " + set.problems.front() + "; nothing baselined");
+    RequireKeel(conn);
+    if (conn.Scalar("SELECT pg_catalog.to_regprocedure('keel.migration_baselined(numeric, text, "
+                    "text)') IS NOT NULL") != "t")
+        throw CommandError("baseline: the server's keel is older than 0.2.0; run keel install");
+    IdentifyTool(conn);
+    MigrationLock lock(conn, 60);
+    Report report = Analyze(&set, ReadHistory(conn));
+    if (!report.applied.empty())
+        throw CommandError("baseline: " + std::to_string(report.applied.size()) +
+                           " migration(s) are already recorded as applied; a baseline is for a "
+                           "database that existed before keel. Nothing baselined");
+    std::vector<const MigrationFile *> files;
+    for (const auto *f : report.pending)
+        if (CompareVersions(f->version, upto) <= 0)
+            files.push_back(f);
+    if (files.empty())
+        throw CommandError("baseline: no migration file in " + dir.string() +
+                           " has a version up to " + upto + "; nothing baselined");
+    conn.Exec("BEGIN");
+    try {
+        for (const auto *f : files)
+            conn.ExecParams("SELECT keel.migration_baselined($1::numeric, $2, $3)",
+                            {f->version, f->file_name, f->checksum});
+        conn.Exec("COMMIT");
+    } catch (const ServerError &e) {
+        PQclear(PQexec(conn.get(), "ROLLBACK"));
+        throw CommandError("baseline: " + e.OneLine() + "; nothing baselined");
+    }
+    for (const auto *f : files)
+        out << "baselined " << f->file_name << " (version " << f->version << ")\n";
+    out << files.size() << " migration(s) baselined up to version " << upto
+        << "; keel migrate applies only what comes after\n";
+}
+
+void Repair(const Connection &conn, const std::filesystem::path &dir, const std::string &reason,
+            std::ostream &out) {
+    RequireWritable(conn, "repair");
+    if (reason.find_first_not_of(" \t\r\n") == std::string::npos)
+        throw CommandError("repair: --reason must say why the applied files changed or went away");
+    MigrationSet set;
+    try {
+        set = LoadMigrationDir(dir);
+    } catch (const std::runtime_error &e) {
+        throw CommandError(e.what());
+    }
+    RequireKeel(conn);
+    if (conn.Scalar("SELECT pg_catalog.to_regprocedure('keel.migration_repaired(numeric, text, "
+                    "text, text)') IS NOT NULL") != "t")
+        throw CommandError("repair: the server's keel is older than 0.2.0; run keel install");
+    IdentifyTool(conn);
+    MigrationLock lock(conn, 60);
+    Report report = Analyze(&set, ReadHistory(conn));
+    int repaired = 0;
+    conn.Exec("BEGIN");
+    try {
+        for (const auto &m : report.mismatches) {
+            conn.ExecParams("SELECT keel.migration_repaired($1::numeric, $2, $3, $4)",
+                            {m.file->version, m.file->file_name, m.file->checksum, reason});
+            out << "repaired " << m.file->file_name << ": checksum " << m.recorded.substr(0, 12)
+                << "... -> " << m.file->checksum.substr(0, 12) << "...\n";
+            ++repaired;
+        }
+        for (const auto &a : report.applied)
+            if (a.missing()) {
+                conn.ExecParams("SELECT keel.migration_repaired($1::numeric, NULL, NULL, $2)",
+                                {a.row.version, reason});
+                out << "repaired " << a.row.name.value_or(a.row.version)
+                    << ": recorded as gone from the folder\n";
+                ++repaired;
+            }
+        conn.Exec("COMMIT");
+    } catch (const ServerError &e) {
+        PQclear(PQexec(conn.get(), "ROLLBACK"));
+        throw CommandError("repair: " + e.OneLine() + "; nothing repaired");
+    }
+    if (repaired == 0)
+        out << "nothing to repair: every applied migration's file is present and unchanged\n";
+    else
+        out << repaired << " migration(s) repaired, reason: " << reason << "\n";
 }
 
 } // namespace keel::client

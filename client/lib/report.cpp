@@ -45,8 +45,8 @@ std::vector<HistoryRow> ReadHistory(const Connection &conn) {
         "       to_char(started_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), "
         "       to_char(finished_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), "
         "       (extract(epoch FROM execution_time) * 1000)::float8, error, "
-        "       superseded_by::text "
-        "FROM keel.migration_history ORDER BY id");
+        "       superseded_by::text, pg_catalog.to_jsonb(h) OPERATOR(pg_catalog.->>) 'reason' "
+        "FROM keel.migration_history h ORDER BY id");
     std::vector<HistoryRow> rows;
     for (int i = 0; i < PQntuples(res.get()); ++i) {
         HistoryRow row;
@@ -61,6 +61,7 @@ std::vector<HistoryRow> ReadHistory(const Connection &conn) {
         row.execution_ms = std::atof(PQgetvalue(res.get(), i, 8));
         row.error = Opt(res.get(), i, 9);
         row.superseded_by = Opt(res.get(), i, 10);
+        row.reason = Opt(res.get(), i, 11);
         rows.push_back(std::move(row));
     }
     return rows;
@@ -80,21 +81,30 @@ Report Analyze(const MigrationSet *set, const std::vector<HistoryRow> &rows) {
         return it == files.end() ? nullptr : it->second;
     };
 
-    std::map<std::string, const HistoryRow *> applied, superseded, last;
+    std::map<std::string, const HistoryRow *> applied, superseded, last, repaired;
     for (const auto &row : rows) {
-        if (row.status == "applied")
+        if (row.status == "applied" || row.status == "baselined")
             applied[row.version] = &row;
         else if (row.status == "superseded")
             superseded[row.version] = &row;
-        last[row.version] = &row;
+        else if (row.status == "repaired")
+            repaired[row.version] = &row; /* rows come in id order: the latest wins */
+        if (row.status != "repaired")
+            last[row.version] = &row;
     }
 
     for (const auto &row : rows) {
-        if (row.status == "applied") {
-            const MigrationFile *f = file_of(row.version);
-            report.applied.push_back({row, f});
-            if (f && row.checksum && *row.checksum != f->checksum)
-                report.mismatches.push_back({f, *row.checksum});
+        if (row.status == "applied" || row.status == "baselined") {
+            AppliedEntry entry{row, file_of(row.version), row.checksum, nullptr};
+            auto r = repaired.find(row.version);
+            if (r != repaired.end()) {
+                entry.repair = r->second;
+                entry.recorded_checksum = r->second->checksum;
+            }
+            report.applied.push_back(entry);
+            if (entry.file && entry.recorded_checksum &&
+                *entry.recorded_checksum != entry.file->checksum)
+                report.mismatches.push_back({entry.file, *entry.recorded_checksum});
         } else if (row.status == "superseded") {
             report.superseded.push_back(row);
         }
@@ -162,9 +172,15 @@ nlohmann::json ReportJson(const Report &report, const std::string &target,
         if (report.have_dir) {
             e["file_present"] = a.file != nullptr;
             e["checksum_matches"] =
-                a.file ? json(a.row.checksum && *a.row.checksum == a.file->checksum)
+                a.file ? json(a.recorded_checksum && *a.recorded_checksum == a.file->checksum)
                        : json(nullptr);
         }
+        e["status"] = a.row.status;
+        if (a.repair)
+            e["repaired"] = {{"checksum", OptJson(a.repair->checksum)},
+                             {"reason", OptJson(a.repair->reason)},
+                             {"by", a.repair->applied_by},
+                             {"at", a.repair->finished_at}};
         out["applied"].push_back(e);
     }
     out["pending"] = json::array();
@@ -219,9 +235,12 @@ void PrintReport(std::ostream &out, const Report &report, const std::string &tar
                  const std::string &server_role) {
     out << "database: " << target << "  [" << server_role << "]\n";
     for (const auto &a : report.applied) {
-        out << "applied     " << a.row.version << "  " << a.row.name.value_or("?") << "  "
-            << a.row.finished_at << "  by " << a.row.applied_by << "  "
-            << FormatMs(a.row.execution_ms);
+        out << (a.row.status == "baselined" ? "baselined   " : "applied     ") << a.row.version
+            << "  " << a.row.name.value_or("?") << "  " << a.row.finished_at << "  by "
+            << a.row.applied_by << "  " << FormatMs(a.row.execution_ms);
+        if (a.repair)
+            out << "  (repaired" << (a.repair->checksum ? "" : " as gone") << ": "
+                << Flat(a.repair->reason.value_or("")) << ")";
         if (report.have_dir && !a.file)
             out << "  (file not in folder)";
         out << "\n";

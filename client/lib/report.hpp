@@ -25,13 +25,14 @@ struct HistoryRow {
     std::string version; /* canonical digits */
     std::optional<std::string> name;
     std::optional<std::string> checksum;
-    std::string status; /* applied | failed | superseded */
+    std::string status; /* applied | failed | superseded | baselined | repaired */
     std::string applied_by;
     std::string started_at;
     std::string finished_at;
     double execution_ms = 0;
     std::optional<std::string> error;
     std::optional<std::string> superseded_by;
+    std::optional<std::string> reason; /* 0.2.0: why a row was repaired */
 };
 
 /*
@@ -40,9 +41,18 @@ struct HistoryRow {
  */
 std::vector<HistoryRow> ReadHistory(const Connection &conn);
 
+/*
+ * AppliedEntry: a version that is applied (or baselined). recorded_checksum
+ * is what the folder is compared with: the latest repaired row's checksum
+ * when there is one (nullopt: repaired as gone, the file may be absent),
+ * else the applied row's.
+ */
 struct AppliedEntry {
     HistoryRow row;
     const MigrationFile *file = nullptr; /* nullptr: not in the folder (or no folder) */
+    std::optional<std::string> recorded_checksum;
+    const HistoryRow *repair = nullptr; /* the latest repaired row, if any */
+    bool missing() const { return file == nullptr && recorded_checksum.has_value(); }
 };
 struct FailedEntry {
     HistoryRow last_attempt;

@@ -34,6 +34,7 @@ extern "C" {
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "lib/stringinfo.h"
+#include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "storage/lock.h"
 #include "utils/builtins.h"
@@ -46,6 +47,7 @@ extern "C" {
 
 #include "pg/error.hpp"
 #include "pg/writable.hpp"
+#include "guard/rules.hpp"
 
 /*
  * The migration lock is the two-key advisory lock ('keel', 1) of the current
@@ -65,6 +67,10 @@ PGDLLEXPORT Datum keel_migration_start(PG_FUNCTION_ARGS);
 PGDLLEXPORT Datum keel_migration_applied(PG_FUNCTION_ARGS);
 PGDLLEXPORT Datum keel_migration_failed(PG_FUNCTION_ARGS);
 PGDLLEXPORT Datum keel_migration_superseded(PG_FUNCTION_ARGS);
+PGDLLEXPORT Datum keel_migration_superseded_v2(PG_FUNCTION_ARGS);
+PGDLLEXPORT Datum keel_migration_failed_v2(PG_FUNCTION_ARGS);
+PGDLLEXPORT Datum keel_migration_baselined(PG_FUNCTION_ARGS);
+PGDLLEXPORT Datum keel_migration_repaired(PG_FUNCTION_ARGS);
 
 PG_FUNCTION_INFO_V1(keel_migration_lock);
 PG_FUNCTION_INFO_V1(keel_migration_unlock);
@@ -72,6 +78,10 @@ PG_FUNCTION_INFO_V1(keel_migration_start);
 PG_FUNCTION_INFO_V1(keel_migration_applied);
 PG_FUNCTION_INFO_V1(keel_migration_failed);
 PG_FUNCTION_INFO_V1(keel_migration_superseded);
+PG_FUNCTION_INFO_V1(keel_migration_superseded_v2);
+PG_FUNCTION_INFO_V1(keel_migration_failed_v2);
+PG_FUNCTION_INFO_V1(keel_migration_baselined);
+PG_FUNCTION_INFO_V1(keel_migration_repaired);
 }
 
 /* MigrationLockTag fills tag with keel's migration lock of this database. */
@@ -211,6 +221,37 @@ static char *ArgName(FunctionCallInfo fcinfo, int argno, bool nullable) {
 }
 
 /*
+ * CheckFileName raises 22023 unless name is a migration file name,
+ * <digits>_<slug>.sql with no directory part, whose digits are version
+ * (compared as numbers: 0011_x.sql is version 11). NULL name passes.
+ * Rule: DESIGN.md, migration file names; issue 12 ("forged bookkeeping is
+ * refused").
+ */
+static void CheckFileName(const char *name, const char *version) {
+    if (name == NULL)
+        return;
+    size_t len = strlen(name);
+    const char *p = name;
+    while (*p >= '0' && *p <= '9')
+        p++;
+    const char *digits_end = p;
+    const char *d = name;
+    while (d + 1 < digits_end && *d == '0')
+        d++;
+    bool ok = digits_end > name && *p == '_' && p[1] != '\0' && len > 4 &&
+              strcmp(name + len - 4, ".sql") == 0 && strchr(name, '/') == NULL &&
+              strchr(name, '\\') == NULL && (size_t)(digits_end - d) == strlen(version) &&
+              strncmp(d, version, digits_end - d) == 0;
+    if (!ok)
+        ereport(ERROR,
+                (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+                 errmsg("\"%s\" is not the file name of migration %s", name, version),
+                 errdetail("A migration file is named <digits>_<slug>.sql, with no directory, and "
+                           "its leading digits are its version."),
+                 errhint("Pass the file's own name, such as %s_add_users.sql.", version)));
+}
+
+/*
  * ArgChecksum returns the checksum argument: 64 lowercase hexadecimal digits,
  * the SHA-256 of the file with line endings normalised (DESIGN.md).
  *   Errors: 22004 NULL (unless nullable); 22023 anything else.
@@ -275,7 +316,8 @@ static void CheckNotDone(const char *version, const char *checksum, const char *
     const char *query = "SELECT status, name, checksum, superseded_by::pg_catalog.text "
                         "FROM keel.migration_history "
                         "WHERE version OPERATOR(pg_catalog.=) $1::pg_catalog.numeric "
-                        "  AND status OPERATOR(pg_catalog.=) ANY (ARRAY['applied', 'superseded']) "
+                        "  AND status OPERATOR(pg_catalog.=) ANY (ARRAY['applied', 'superseded', "
+                        "'baselined']) "
                         "ORDER BY id LIMIT 1";
     char *status;
     char *name;
@@ -306,10 +348,10 @@ static void CheckNotDone(const char *version, const char *checksum, const char *
     ereport(
         ERROR,
         (KEEL_ERRCODE("KL005"),
-         errmsg("cannot %s migration %s: it is already applied", action, version),
-         errdetail("keel.migration_history records version %s (%s) as applied with checksum "
+         errmsg("cannot %s migration %s: it is already %s", action, version, status),
+         errdetail("keel.migration_history records version %s (%s) as %s with checksum "
                    "%s; this request has checksum %s.",
-                   version, name ? name : "?", recorded ? recorded : "(none)",
+                   version, name ? name : "?", status, recorded ? recorded : "(none)",
                    checksum ? checksum : "(none)"),
          errhint("%s", strcmp(action, "supersede") == 0
                            ? "An applied migration stays applied; a keel:supersedes directive only "
@@ -327,21 +369,42 @@ static void CheckNotDone(const char *version, const char *checksum, const char *
  * SPI-connected. started_at NULL means "now"; error and superseded_by may be
  * NULL.
  */
+/*
+ * HistoryDetail: the 0.2.0 columns a row may carry (NULL: not given). Only
+ * the 0.2.0 functions pass one, so 0.1.0's tables are never asked for them.
+ */
+typedef struct HistoryDetail {
+    const char *sqlstate;
+    int error_line; /* 0: not given */
+    const char *error_statement;
+    const char *reason;
+} HistoryDetail;
+
 static int64 InsertHistoryRow(Oid caller, const char *version, const char *name,
                               const char *checksum, const char *status, TimestampTz *started_at,
-                              const char *error, const char *superseded_by) {
-    Oid argtypes[8] = {TEXTOID, TEXTOID,        TEXTOID, TEXTOID,
-                       TEXTOID, TIMESTAMPTZOID, TEXTOID, TEXTOID};
-    Datum values[8];
-    char nulls[8] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
+                              const char *error, const char *superseded_by,
+                              const HistoryDetail *detail) {
+    Oid argtypes[12] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TIMESTAMPTZOID,
+                        TEXTOID, TEXTOID, TEXTOID, INT4OID, TEXTOID, TEXTOID};
+    Datum values[12];
+    char nulls[12] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', 'n', 'n', 'n', 'n'};
     const char *query =
-        "INSERT INTO keel.migration_history "
-        "  (version, name, checksum, status, applied_by, started_at, finished_at, error, "
-        "   superseded_by) "
-        "VALUES ($1::pg_catalog.numeric, $2, $3, $4, $5::pg_catalog.name, "
-        "        COALESCE($6, pg_catalog.clock_timestamp()), "
-        "        pg_catalog.clock_timestamp(), $7, $8::pg_catalog.numeric) "
-        "RETURNING id";
+        detail == NULL
+            ? "INSERT INTO keel.migration_history "
+              "  (version, name, checksum, status, applied_by, started_at, finished_at, error, "
+              "   superseded_by) "
+              "VALUES ($1::pg_catalog.numeric, $2, $3, $4, $5::pg_catalog.name, "
+              "        COALESCE($6, pg_catalog.clock_timestamp()), "
+              "        pg_catalog.clock_timestamp(), $7, $8::pg_catalog.numeric) "
+              "RETURNING id"
+            : "INSERT INTO keel.migration_history "
+              "  (version, name, checksum, status, applied_by, started_at, finished_at, error, "
+              "   superseded_by, sqlstate, error_line, error_statement, reason) "
+              "VALUES ($1::pg_catalog.numeric, $2, $3, $4, $5::pg_catalog.name, "
+              "        COALESCE($6, pg_catalog.clock_timestamp()), "
+              "        pg_catalog.clock_timestamp(), $7, $8::pg_catalog.numeric, $9, $10, $11, "
+              "        $12) "
+              "RETURNING id";
     Oid table_owner;
     Oid namespace_id;
     Oid relid;
@@ -388,6 +451,24 @@ static int64 InsertHistoryRow(Oid caller, const char *version, const char *name,
         values[7] = CStringGetTextDatum(superseded_by);
     else
         nulls[7] = 'n';
+    if (detail != NULL) {
+        if (detail->sqlstate != NULL) {
+            values[8] = CStringGetTextDatum(detail->sqlstate);
+            nulls[8] = ' ';
+        }
+        if (detail->error_line > 0) {
+            values[9] = Int32GetDatum(detail->error_line);
+            nulls[9] = ' ';
+        }
+        if (detail->error_statement != NULL) {
+            values[10] = CStringGetTextDatum(detail->error_statement);
+            nulls[10] = ' ';
+        }
+        if (detail->reason != NULL) {
+            values[11] = CStringGetTextDatum(detail->reason);
+            nulls[11] = ' ';
+        }
+    }
 
     /*
      * Insert as the table owner with a safe search_path. On error the
@@ -400,7 +481,7 @@ static int64 InsertHistoryRow(Oid caller, const char *version, const char *name,
     (void)set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET, PGC_S_SESSION,
                             GUC_ACTION_SAVE, true, 0, false);
 
-    rc = SPI_execute_with_args(query, 8, argtypes, values, nulls, false, 1);
+    rc = SPI_execute_with_args(query, detail == NULL ? 8 : 12, argtypes, values, nulls, false, 1);
     if (rc != SPI_OK_INSERT_RETURNING || SPI_processed != 1)
         elog(ERROR, "keel: insert into keel.migration_history failed: %s",
              SPI_result_code_string(rc));
@@ -425,6 +506,7 @@ Datum keel_migration_start(PG_FUNCTION_ARGS) {
     keel::RequireWritable("keel.migration_start()");
     char *version = ArgVersion(fcinfo, 0, "version");
     char *name = ArgName(fcinfo, 1, false);
+    CheckFileName(name, version);
     char *checksum = ArgChecksum(fcinfo, 2, false);
 
     (void)name;
@@ -449,13 +531,15 @@ Datum keel_migration_applied(PG_FUNCTION_ARGS) {
     Oid caller = GetUserId();
     char *version = ArgVersion(fcinfo, 0, "version");
     char *name = ArgName(fcinfo, 1, false);
+    CheckFileName(name, version);
     char *checksum = ArgChecksum(fcinfo, 2, false);
     TimestampTz started_at = ArgStartedAt(fcinfo, 3);
     int64 id;
 
     SPI_connect();
     CheckNotDone(version, checksum, "record as applied");
-    id = InsertHistoryRow(caller, version, name, checksum, "applied", &started_at, NULL, NULL);
+    id =
+        InsertHistoryRow(caller, version, name, checksum, "applied", &started_at, NULL, NULL, NULL);
     SPI_finish();
     PG_RETURN_INT64(id);
 }
@@ -474,6 +558,7 @@ Datum keel_migration_failed(PG_FUNCTION_ARGS) {
     Oid caller = GetUserId();
     char *version = ArgVersion(fcinfo, 0, "version");
     char *name = ArgName(fcinfo, 1, false);
+    CheckFileName(name, version);
     char *checksum = ArgChecksum(fcinfo, 2, false);
     TimestampTz started_at = ArgStartedAt(fcinfo, 3);
     char *error;
@@ -490,7 +575,8 @@ Datum keel_migration_failed(PG_FUNCTION_ARGS) {
 
     SPI_connect();
     CheckNotDone(version, checksum, "record a failure of");
-    id = InsertHistoryRow(caller, version, name, checksum, "failed", &started_at, error, NULL);
+    id =
+        InsertHistoryRow(caller, version, name, checksum, "failed", &started_at, error, NULL, NULL);
     SPI_finish();
     PG_RETURN_INT64(id);
 }
@@ -513,6 +599,7 @@ Datum keel_migration_superseded(PG_FUNCTION_ARGS) {
     Oid caller = GetUserId();
     char *version = ArgVersion(fcinfo, 0, "version");
     char *name = ArgName(fcinfo, 1, true);
+    CheckFileName(name, version);
     char *checksum = ArgChecksum(fcinfo, 2, true);
     char *superseded_by = ArgVersion(fcinfo, 3, "superseded_by");
     int64 id;
@@ -523,7 +610,182 @@ Datum keel_migration_superseded(PG_FUNCTION_ARGS) {
 
     SPI_connect();
     CheckNotDone(version, checksum, "supersede");
-    id = InsertHistoryRow(caller, version, name, checksum, "superseded", NULL, NULL, superseded_by);
+    id = InsertHistoryRow(caller, version, name, checksum, "superseded", NULL, NULL, superseded_by,
+                          NULL);
+    SPI_finish();
+    PG_RETURN_INT64(id);
+}
+
+/*
+ * OptText returns text argument argno as a C string, NULL when NULL or
+ * empty; at most max_bytes (longer is cut at a character boundary).
+ */
+static char *OptText(FunctionCallInfo fcinfo, int argno, int max_bytes) {
+    if (PG_ARGISNULL(argno))
+        return NULL;
+    char *v = text_to_cstring(PG_GETARG_TEXT_PP(argno));
+    if (v[0] == '\0')
+        return NULL;
+    int len = (int)strlen(v);
+    if (len > max_bytes)
+        v[pg_mbcliplen(v, len, max_bytes)] = '\0';
+    return v;
+}
+
+/* RequireApplied raises 22023 unless version has an applied (or baselined) row. */
+static void RequireApplied(const char *version, const char *what, const char *hint) {
+    Oid argtypes[1] = {TEXTOID};
+    Datum values[1] = {CStringGetTextDatum(version)};
+    if (SPI_execute_with_args("SELECT 1 FROM keel.migration_history "
+                              "WHERE version OPERATOR(pg_catalog.=) $1::pg_catalog.numeric "
+                              "AND status OPERATOR(pg_catalog.=) ANY (ARRAY['applied', "
+                              "'baselined']) LIMIT 1",
+                              1, argtypes, values, NULL, true, 1) != SPI_OK_SELECT)
+        elog(ERROR, "keel: cannot read keel.migration_history");
+    if (SPI_processed == 0)
+        ereport(ERROR,
+                (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+                 errmsg("%s: version %s is not applied", what, version), errhint("%s", hint)));
+}
+
+/*
+ * keel.migration_superseded(version, name, checksum, superseded_by) -> bigint,
+ * 0.2.0: as the 0.1.0 function, and superseded_by must be an applied (or
+ * baselined) version, in this transaction or before: keel migrate records the
+ * superseding migration as applied first, in the same transaction.
+ *   Errors: those of 0.1.0; 22023 superseded_by is not applied.
+ */
+Datum keel_migration_superseded_v2(PG_FUNCTION_ARGS) {
+    keel::RequireWritable("keel.migration_superseded()");
+    Oid caller = GetUserId();
+    char *version = ArgVersion(fcinfo, 0, "version");
+    char *name = ArgName(fcinfo, 1, true);
+    CheckFileName(name, version);
+    char *checksum = ArgChecksum(fcinfo, 2, true);
+    char *superseded_by = ArgVersion(fcinfo, 3, "superseded_by");
+    if (strcmp(version, superseded_by) == 0)
+        ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+                        errmsg("migration %s cannot supersede itself", version)));
+    SPI_connect();
+    CheckNotDone(version, checksum, "supersede");
+    RequireApplied(superseded_by, psprintf("cannot supersede migration %s", version),
+                   "Record the superseding migration as applied first; keel migrate does both "
+                   "in one transaction.");
+    int64 id = InsertHistoryRow(caller, version, name, checksum, "superseded", NULL, NULL,
+                                superseded_by, NULL);
+    SPI_finish();
+    PG_RETURN_INT64(id);
+}
+
+/*
+ * keel.migration_failed(version, name, checksum, started_at, error, sqlstate
+ * text, error_line integer, error_statement text) -> bigint, 0.2.0: a failed
+ * attempt with where it failed: the SQLSTATE (five characters), the line of
+ * the file (> 0) and the statement it reached (kept up to 8 kB). NULL for
+ * what is unknown. Errors: those of the 5-argument form; 22023 a malformed
+ * sqlstate or a line below 1.
+ */
+Datum keel_migration_failed_v2(PG_FUNCTION_ARGS) {
+    keel::RequireWritable("keel.migration_failed()");
+    Oid caller = GetUserId();
+    char *version = ArgVersion(fcinfo, 0, "version");
+    char *name = ArgName(fcinfo, 1, false);
+    CheckFileName(name, version);
+    char *checksum = ArgChecksum(fcinfo, 2, false);
+    TimestampTz started_at = ArgStartedAt(fcinfo, 3);
+    if (PG_ARGISNULL(4))
+        ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+                        errmsg("migration error must not be null"),
+                        errhint("Pass the server's error message of the failed attempt.")));
+    char *error = text_to_cstring(PG_GETARG_TEXT_PP(4));
+    if (error[0] == '\0')
+        ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+                        errmsg("migration error must not be empty")));
+    HistoryDetail detail = {NULL, 0, NULL, NULL};
+    detail.sqlstate = OptText(fcinfo, 5, 5);
+    if (detail.sqlstate != NULL) {
+        bool ok = strlen(detail.sqlstate) == 5;
+        for (const char *p = detail.sqlstate; ok && *p; p++)
+            ok = (*p >= '0' && *p <= '9') || (*p >= 'A' && *p <= 'Z');
+        if (!ok)
+            ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+                            errmsg("sqlstate must be five digits or upper-case letters"),
+                            errdetail("The sqlstate given was \"%s\".", detail.sqlstate)));
+    }
+    if (!PG_ARGISNULL(6)) {
+        detail.error_line = PG_GETARG_INT32(6);
+        if (detail.error_line < 1)
+            ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+                            errmsg("error_line must be 1 or more"),
+                            errdetail("The line given was %d.", detail.error_line)));
+    }
+    detail.error_statement = OptText(fcinfo, 7, 8192);
+    SPI_connect();
+    CheckNotDone(version, checksum, "record a failure of");
+    int64 id = InsertHistoryRow(caller, version, name, checksum, "failed", &started_at, error, NULL,
+                                &detail);
+    SPI_finish();
+    PG_RETURN_INT64(id);
+}
+
+/*
+ * keel.migration_baselined(version, name, checksum) -> bigint: records a
+ * migration whose change the database already holds (it existed before
+ * keel) as baselined: it counts as applied and is never run. keel baseline
+ * VERSION records every file up to VERSION. Errors: 22004/22023 as
+ * keel.migration_start (the name must be the file's); KL005 the version is
+ * already applied, baselined or superseded. Rule: Flyway's baseline; issue 12.
+ */
+Datum keel_migration_baselined(PG_FUNCTION_ARGS) {
+    keel::RequireWritable("keel.migration_baselined()");
+    Oid caller = GetUserId();
+    char *version = ArgVersion(fcinfo, 0, "version");
+    char *name = ArgName(fcinfo, 1, false);
+    CheckFileName(name, version);
+    char *checksum = ArgChecksum(fcinfo, 2, false);
+    SPI_connect();
+    CheckNotDone(version, checksum, "baseline");
+    HistoryDetail detail = {NULL, 0, NULL, NULL};
+    int64 id =
+        InsertHistoryRow(caller, version, name, checksum, "baselined", NULL, NULL, NULL, &detail);
+    SPI_finish();
+    PG_RETURN_INT64(id);
+}
+
+/*
+ * keel.migration_repaired(version, name, checksum, reason) -> bigint: for an
+ * applied (or baselined) version, records the file as it is now: its new
+ * checksum, or NULL name and checksum when the file is gone. The latest
+ * repaired row is what keel compares the folder with from then on; the
+ * applied row stays. reason (required, not blank) says why. Errors: 22004
+ * NULL version or reason; 22023 blank reason, malformed name or checksum,
+ * name and checksum not both given or both NULL, version not applied.
+ */
+Datum keel_migration_repaired(PG_FUNCTION_ARGS) {
+    keel::RequireWritable("keel.migration_repaired()");
+    Oid caller = GetUserId();
+    char *version = ArgVersion(fcinfo, 0, "version");
+    char *name = ArgName(fcinfo, 1, true);
+    CheckFileName(name, version);
+    char *checksum = ArgChecksum(fcinfo, 2, true);
+    if ((name == NULL) != (checksum == NULL))
+        ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+                        errmsg("migration name and checksum go together"),
+                        errhint("Pass both for an edited file, or both NULL for a missing one.")));
+    if (PG_ARGISNULL(3))
+        ereport(ERROR,
+                (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("a repair needs a reason")));
+    char *reason = text_to_cstring(PG_GETARG_TEXT_PP(3));
+    if (keel::IsBlankReason(reason))
+        ereport(ERROR,
+                (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("a repair needs a reason"),
+                 errhint("Say why the applied file changed or went away, for the history.")));
+    SPI_connect();
+    RequireApplied(version, psprintf("cannot repair migration %s", version),
+                   "Only an applied migration can be repaired; a pending one just runs.");
+    HistoryDetail detail = {NULL, 0, NULL, reason};
+    int64 id =
+        InsertHistoryRow(caller, version, name, checksum, "repaired", NULL, NULL, NULL, &detail);
     SPI_finish();
     PG_RETURN_INT64(id);
 }

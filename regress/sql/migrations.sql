@@ -66,7 +66,11 @@ SELECT keel.migration_failed(2, '0002_rolled_back.sql', repeat('d', 64), :'start
 -- and a later success is allowed
 SELECT keel.migration_applied(2, '0002_rolled_back.sql', repeat('d', 64), :'started_2') > 0 AS recorded;
 
--- Superseded: version 4 is retired by 12; the file may be absent (NULLs).
+-- Superseded: version 4 is retired by 12, which is applied first (keel
+-- migrate does both in one transaction); the file may be absent (NULLs).
+SELECT keel.migration_superseded(4, '0004_billing_models.sql', repeat('e', 64), 12);
+\echo :LAST_ERROR_SQLSTATE
+SELECT keel.migration_applied(12, '0012_models.sql', repeat('9', 64), clock_timestamp()) > 0 AS recorded;
 SELECT keel.migration_superseded(4, '0004_billing_models.sql', repeat('e', 64), 12) > 0 AS recorded;
 SELECT keel.migration_superseded(5, NULL, NULL, 12) > 0 AS recorded;
 
@@ -181,6 +185,55 @@ SET ROLE regress_keel_bystander;
 SELECT keel.migration_start(24, '0024_x.sql', repeat('4', 64)) IS NOT NULL AS started;
 SELECT keel.migration_applied(24, '0024_x.sql', repeat('4', 64), clock_timestamp());
 RESET ROLE;
+
+-- 0.2.0: forged or inconsistent bookkeeping is refused.
+-- a name that is not the version's migration file name
+SELECT keel.migration_applied(30, 'notes.txt', repeat('3', 64), clock_timestamp());
+\echo :LAST_ERROR_SQLSTATE
+SELECT keel.migration_applied(30, '0031_other.sql', repeat('3', 64), clock_timestamp());
+\echo :LAST_ERROR_SQLSTATE
+SELECT keel.migration_applied(30, '../0030_x.sql', repeat('3', 64), clock_timestamp());
+\echo :LAST_ERROR_SQLSTATE
+-- a start in the future (the finish would come before it)
+SELECT keel.migration_applied(30, '0030_x.sql', repeat('3', 64), clock_timestamp() + interval '1 hour');
+\echo :LAST_ERROR_SQLSTATE
+-- superseding by a version that does not exist
+SELECT keel.migration_superseded(31, NULL, NULL, 999);
+\echo :LAST_ERROR_SQLSTATE
+
+-- 0.2.0: a failure with where it failed; the tool and host keel's client sets
+SET keel.client_host = 'ci-runner-7';
+SET keel.tool_version = 'keel 0.2.0';
+SELECT keel.migration_failed(32, '0032_fails.sql', repeat('4', 64), clock_timestamp(),
+                             'relation "nope" does not exist', '42P01', 40, 'SELECT * FROM nope') > 0 AS recorded;
+SELECT version, status, sqlstate, error_line, error_statement, client_host, tool_version
+  FROM keel.migration_history WHERE version = 32;
+SELECT keel.migration_failed(32, '0032_fails.sql', repeat('4', 64), clock_timestamp(), 'x', 'bad', 1, NULL);
+\echo :LAST_ERROR_SQLSTATE
+SELECT keel.migration_failed(32, '0032_fails.sql', repeat('4', 64), clock_timestamp(), 'x', NULL, 0, NULL);
+\echo :LAST_ERROR_SQLSTATE
+RESET keel.client_host;
+RESET keel.tool_version;
+
+-- 0.2.0: baselined counts as applied and never runs
+SELECT keel.migration_baselined(33, '0033_existing.sql', repeat('5', 64)) > 0 AS recorded;
+SELECT keel.migration_start(33, '0033_existing.sql', repeat('5', 64));
+\echo :LAST_ERROR_SQLSTATE
+SELECT keel.migration_baselined(1, '0001_base.sql', repeat('a', 64));
+\echo :LAST_ERROR_SQLSTATE
+-- 0.2.0: repaired re-records an applied file (edited, or gone) with a reason
+SELECT keel.migration_repaired(33, '0033_existing.sql', repeat('6', 64), 'comment fixed after review') > 0 AS recorded;
+SELECT keel.migration_repaired(11, NULL, NULL, 'file deleted by mistake, schema unchanged') > 0 AS recorded;
+SELECT keel.migration_repaired(11, NULL, NULL, '   ');
+\echo :LAST_ERROR_SQLSTATE
+SELECT keel.migration_repaired(11, NULL, NULL, NULL);
+\echo :LAST_ERROR_SQLSTATE
+SELECT keel.migration_repaired(34, '0034_pending.sql', repeat('7', 64), 'not applied');
+\echo :LAST_ERROR_SQLSTATE
+SELECT keel.migration_repaired(33, '0033_existing.sql', NULL, 'half');
+\echo :LAST_ERROR_SQLSTATE
+SELECT version, name, left(checksum, 8) AS checksum, status, reason
+  FROM keel.migration_history WHERE status IN ('baselined', 'repaired') ORDER BY id;
 
 -- At most one applied-or-superseded row per version, whoever writes.
 INSERT INTO keel.migration_history (version, name, checksum, status, applied_by, started_at, finished_at)

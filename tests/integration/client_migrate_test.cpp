@@ -620,3 +620,86 @@ TEST(ClientValidate, FindsInvalidIndexesNotValidConstraintsOrphansAndCheckViolat
         << credits.out;
     EXPECT_TRUE(Contains(credits.out, "used_mismatch")) << credits.out;
 }
+
+/*
+ * keel baseline VERSION: a database that existed before keel records its
+ * files up to VERSION as baselined; migrate then applies only what follows
+ * (issue 12).
+ */
+TEST(ClientMigrate, BaselineThenMigrateAppliesOnlyWhatFollows) {
+    std::string db = ScratchDatabase("keel_it_baseline", true);
+    auto conn = Connect("keel_it_baseline");
+    Exec(conn.get(), "CREATE TABLE it_old_a (id int); CREATE TABLE it_old_b (id int)");
+    TempDir dir("baseline");
+    dir.Write("0001_a.sql", "CREATE TABLE it_old_a (id int);\n");
+    dir.Write("0002_b.sql", "CREATE TABLE it_old_b (id int);\n");
+    dir.Write("0003_c.sql", "CREATE TABLE it_new_c (id int);\n");
+    KeelRun bad = RunKeel(db, "baseline x --dir " + dir.path.string());
+    EXPECT_EQ(bad.exit_code, 1);
+    KeelRun base = RunKeel(db, "baseline 2 --dir " + dir.path.string());
+    EXPECT_EQ(base.exit_code, 0) << base.err;
+    EXPECT_TRUE(Contains(base.out, "2 migration(s) baselined up to version 2")) << base.out;
+    KeelRun mig = RunKeel(db, "migrate --dir " + dir.path.string());
+    EXPECT_EQ(mig.exit_code, 0) << mig.err;
+    EXPECT_TRUE(Contains(mig.out, "applied 0003_c.sql")) << mig.out;
+    EXPECT_FALSE(Contains(mig.out, "0001_a.sql")) << mig.out;
+    EXPECT_EQ(HistoryStatus(conn.get(), "1"), "baselined");
+    EXPECT_EQ(HistoryStatus(conn.get(), "3"), "applied");
+    EXPECT_EQ(
+        ScalarText(conn.get(), "SELECT tool_version FROM keel.migration_history WHERE version = 3"),
+        "keel 0.2.0");
+    EXPECT_NE(ScalarText(conn.get(), "SELECT coalesce(client_host, '') FROM keel.migration_history "
+                                     "WHERE version = 3"),
+              "");
+    KeelRun status = RunKeel(db, "status --dir " + dir.path.string());
+    EXPECT_TRUE(Contains(status.out, "baselined   1  0001_a.sql")) << status.out;
+    /* a second baseline is refused: the history is no longer empty */
+    EXPECT_EQ(RunKeel(db, "baseline 2 --dir " + dir.path.string()).exit_code, 1);
+}
+
+/*
+ * keel repair --reason: an edited applied file and a missing one stop
+ * migrate; repair records them with the reason and migrate goes on.
+ */
+TEST(ClientMigrate, RepairRecordsEditedAndMissingFilesWithTheReason) {
+    std::string db = ScratchDatabase("keel_it_repair", true);
+    TempDir dir("repair");
+    dir.Write("0001_a.sql", "CREATE TABLE it_rep_a (id int);\n");
+    dir.Write("0002_b.sql", "CREATE TABLE it_rep_b (id int);\n");
+    ASSERT_EQ(RunKeel(db, "migrate --dir " + dir.path.string()).exit_code, 0);
+    dir.Write("0001_a.sql", "-- reviewed\nCREATE TABLE it_rep_a (id int);\n");
+    fs::remove(dir.path / "0002_b.sql");
+    dir.Write("0003_c.sql", "CREATE TABLE it_rep_c (id int);\n");
+    KeelRun stopped = RunKeel(db, "migrate --dir " + dir.path.string());
+    EXPECT_EQ(stopped.exit_code, 1);
+    EXPECT_TRUE(Contains(stopped.err, "keel repair")) << stopped.err;
+    EXPECT_EQ(RunKeel(db, "repair --dir " + dir.path.string() + " --reason ' '").exit_code, 1);
+    KeelRun repair =
+        RunKeel(db, "repair --dir " + dir.path.string() + " --reason 'comment added in review'");
+    EXPECT_EQ(repair.exit_code, 0) << repair.err;
+    EXPECT_TRUE(Contains(repair.out, "repaired 0001_a.sql: checksum")) << repair.out;
+    EXPECT_TRUE(Contains(repair.out, "repaired 0002_b.sql: recorded as gone")) << repair.out;
+    KeelRun again = RunKeel(db, "repair --dir " + dir.path.string() + " --reason 'again'");
+    EXPECT_TRUE(Contains(again.out, "nothing to repair")) << again.out;
+    KeelRun mig = RunKeel(db, "migrate --dir " + dir.path.string());
+    EXPECT_EQ(mig.exit_code, 0) << mig.err;
+    EXPECT_TRUE(Contains(mig.out, "applied 0003_c.sql")) << mig.out;
+    auto conn = Connect("keel_it_repair");
+    EXPECT_EQ(ScalarText(conn.get(), "SELECT string_agg(reason, ',') FROM keel.migration_history "
+                                     "WHERE status = 'repaired'"),
+              "comment added in review,comment added in review");
+    EXPECT_EQ(RunKeel(db, "status --dir " + dir.path.string()).exit_code, 0);
+}
+
+/* A failed migration's history row has its SQLSTATE, file line and statement. */
+TEST(ClientMigrate, FailureRecordsSqlstateLineAndStatement) {
+    std::string db = ScratchDatabase("keel_it_fail_detail", true);
+    TempDir dir("fail_detail");
+    dir.Write("0001_a.sql", "CREATE TABLE it_fd (id int);\n\n\nSELECT * FROM it_missing;\n");
+    EXPECT_EQ(RunKeel(db, "migrate --dir " + dir.path.string()).exit_code, 1);
+    auto conn = Connect("keel_it_fail_detail");
+    EXPECT_EQ(ScalarText(conn.get(),
+                         "SELECT sqlstate || ' ' || error_line || ' ' || error_statement "
+                         "FROM keel.migration_history WHERE status = 'failed'"),
+              "42P01 4 SELECT * FROM it_missing");
+}
