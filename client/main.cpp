@@ -128,6 +128,12 @@ int main(int argc, char **argv) {
     migrate->add_option("--target", migrate_options.target, "apply nothing after this version");
     migrate->add_option("--lock-wait", migrate_options.lock_wait_seconds,
                         "seconds to wait for another runner's lock (default 60)");
+    migrate->add_option("--lock-timeout", migrate_options.lock_timeout_ms,
+                        "milliseconds a statement may wait for a table lock before it is retried "
+                        "(SET lock_timeout; default off)");
+    migrate->add_option("--lock-retries", migrate_options.lock_retries,
+                        "retries after a lock timeout (default 3)");
+    migrate->add_flag("--quiet", migrate_options.quiet, "print only failures and the summary");
 
     std::string status_dir;
     bool status_json = false;

@@ -84,6 +84,13 @@ struct MigrateOptions {
     bool allow_out_of_order = false;
     std::string target;         /* apply nothing after this version ("" for all) */
     int lock_wait_seconds = 60; /* how long to retry for the migration lock (Sqitch: 60 s) */
+    /* --lock-timeout MS: SET lock_timeout for every statement (0: off); a
+     * statement that times out is retried (a transactional file whole) up to
+     * lock_retries times, backing off from 200 ms, so a migration waiting on a
+     * busy table never queues every other query behind it. */
+    int lock_timeout_ms = 0;
+    int lock_retries = 3;
+    bool quiet = false; /* --quiet: only failures and the summary line */
 };
 
 MigrateSummary Migrate(const Connection &conn, const std::filesystem::path &dir, std::ostream &out,

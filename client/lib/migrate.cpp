@@ -131,11 +131,13 @@ std::string Trimmed(const std::string &s) {
 
 /*
  * DetailedFailures: keel 0.2.0's migration_failed with SQLSTATE, line and
- * statement exists (a server still at 0.1.0 has only the 5-argument form).
+ * statement exists and the role may run it (a server still at 0.1.0 has only
+ * the 5-argument form; a role granted only that one uses it).
  */
 bool DetailedFailures(const Connection &conn) {
-    return conn.Scalar("SELECT pg_catalog.to_regprocedure('keel.migration_failed(numeric, text, "
-                       "text, timestamptz, text, text, integer, text)') IS NOT NULL") == "t";
+    return conn.Scalar("SELECT coalesce(pg_catalog.has_function_privilege("
+                       "pg_catalog.to_regprocedure('keel.migration_failed(numeric, text, text, "
+                       "timestamptz, text, text, integer, text)'), 'EXECUTE'), false)") == "t";
 }
 
 /* ErrorText is what keel.migration_failed records: "file:line: message\nDETAIL: ...\nHINT: ...". */
@@ -182,10 +184,34 @@ CommandError LostConnection(const std::string &where, const ServerError &e, bool
  * ApplyOne runs one migration (see Migrate in commands.hpp) and returns its
  * duration; throws CommandError after recording a failure.
  */
+/*
+ * LockTimedOut: a statement gave up waiting for a lock under --lock-timeout
+ * (55P03 lock_not_available) and may be retried: the connection is fine and
+ * attempts remain.
+ */
+bool LockTimedOut(const Connection &conn, const ServerError &e, const MigrateOptions &options,
+                  int attempt) {
+    return e.sqlstate == "55P03" && options.lock_timeout_ms > 0 && attempt < options.lock_retries &&
+           PQstatus(conn.get()) == CONNECTION_OK;
+}
+
+/* Backoff waits before retry attempt+1: 200 ms, doubling, at most 5 s. */
+void Backoff(int attempt, const std::string &what, const MigrateOptions &options,
+             std::ostream &out) {
+    int ms = std::min(5000, 200 << std::min(attempt, 5));
+    if (!options.quiet)
+        out << what << ": lock not granted within " << options.lock_timeout_ms
+            << " ms (--lock-timeout), attempt " << attempt + 1 << " of " << options.lock_retries + 1
+            << "; retrying in " << ms << " ms\n"
+            << std::flush;
+    std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+}
+
 std::chrono::steady_clock::duration ApplyOne(const Connection &conn, const MigrationFile &file,
                                              const Script &script,
                                              const std::vector<const SupersedeTask *> &retire,
-                                             int applied_before) {
+                                             int applied_before, const MigrateOptions &options,
+                                             std::ostream &out) {
     auto t0 = std::chrono::steady_clock::now();
     std::string started;
     try {
@@ -202,69 +228,97 @@ std::chrono::steady_clock::duration ApplyOne(const Connection &conn, const Migra
     bool commit_sent = false;
     const std::string *current_statement = nullptr;
     const std::string *failed_statement = nullptr;
-    try {
-        if (transactional)
-            conn.Exec("BEGIN");
-        if (file.directives.allow_destructive_reason) {
-            line = file.directives.allow_destructive_line;
-            conn.ExecParams("SELECT keel.allow_destructive($1)",
-                            {*file.directives.allow_destructive_reason});
-        }
-        for (const auto &stmt : script.statements) {
-            line = stmt.line;
-            current_statement = &stmt.text;
-            try {
-                conn.Exec(stmt.text);
-            } catch (const ServerError &e) {
-                if (e.position > 0)
-                    line = LineAt(file.contents,
-                                  stmt.offset + CharPositionToOffset(stmt.text, e.position));
-                throw;
-            }
-        }
-        line = 0;
-        /* applied first: 0.2.0 refuses to supersede by a version not applied */
-        conn.ExecParams("SELECT keel.migration_applied($1::numeric, $2, $3, $4::timestamptz)",
-                        {file.version, file.file_name, file.checksum, started});
-        for (const auto *task : retire)
-            RecordSuperseded(conn, *task);
-        if (transactional) {
-            commit_sent = true;
-            conn.Exec("COMMIT");
-        }
-    } catch (const ServerError &e) {
-        if (PQstatus(conn.get()) == CONNECTION_BAD)
-            throw LostConnection(file.file_name + (line ? ":" + std::to_string(line) : ""), e,
-                                 transactional, commit_sent, applied_before);
-        failed_statement = current_statement;
-        if (PQtransactionStatus(conn.get()) != PQTRANS_IDLE)
-            PQclear(PQexec(conn.get(), "ROLLBACK"));
-        std::string where = file.file_name + (line ? ":" + std::to_string(line) : "");
-        std::string recorded = "rolled back and recorded as failed";
-        if (!transactional)
-            recorded = "statements before the failing one stay committed (keel:no-transaction); "
-                       "recorded as failed";
+    std::string lock_timeout = "SET " + std::string(transactional ? "LOCAL " : "") +
+                               "lock_timeout = " + std::to_string(options.lock_timeout_ms);
+    for (int file_attempt = 0;; ++file_attempt)
         try {
-            if (DetailedFailures(conn))
-                conn.ExecParams(
-                    "SELECT keel.migration_failed($1::numeric, $2, $3, "
-                    "$4::timestamptz, $5, $6, $7::integer, $8)",
-                    {file.version, file.file_name, file.checksum, started, ErrorText(where, e),
-                     e.sqlstate.empty() ? std::nullopt : std::optional<std::string>(e.sqlstate),
-                     line ? std::optional<std::string>(std::to_string(line)) : std::nullopt,
-                     failed_statement ? std::optional<std::string>(Trimmed(*failed_statement))
-                                      : std::nullopt});
-            else
-                conn.ExecParams(
-                    "SELECT keel.migration_failed($1::numeric, $2, $3, $4::timestamptz, $5)",
-                    {file.version, file.file_name, file.checksum, started, ErrorText(where, e)});
-        } catch (const ServerError &again) {
-            recorded += ", but recording the failure failed too: " + again.OneLine();
+            if (transactional)
+                conn.Exec("BEGIN");
+            if (options.lock_timeout_ms > 0)
+                conn.Exec(lock_timeout);
+            if (file.directives.allow_destructive_reason) {
+                line = file.directives.allow_destructive_line;
+                conn.ExecParams("SELECT keel.allow_destructive($1)",
+                                {*file.directives.allow_destructive_reason});
+            }
+            for (const auto &stmt : script.statements) {
+                line = stmt.line;
+                current_statement = &stmt.text;
+                for (int attempt = 0;; ++attempt)
+                    try {
+                        conn.Exec(stmt.text);
+                        break;
+                    } catch (const ServerError &e) {
+                        /* autocommit: only this statement is retried */
+                        if (!transactional && LockTimedOut(conn, e, options, attempt)) {
+                            Backoff(attempt, file.file_name + ":" + std::to_string(stmt.line),
+                                    options, out);
+                            continue;
+                        }
+                        if (e.position > 0)
+                            line =
+                                LineAt(file.contents,
+                                       stmt.offset + CharPositionToOffset(stmt.text, e.position));
+                        throw;
+                    }
+            }
+            line = 0;
+            /* applied first: 0.2.0 refuses to supersede by a version not applied */
+            conn.ExecParams("SELECT keel.migration_applied($1::numeric, $2, $3, $4::timestamptz)",
+                            {file.version, file.file_name, file.checksum, started});
+            for (const auto *task : retire)
+                RecordSuperseded(conn, *task);
+            if (transactional) {
+                commit_sent = true;
+                conn.Exec("COMMIT");
+            }
+            if (options.lock_timeout_ms > 0 && !transactional)
+                conn.Exec("RESET lock_timeout");
+            break;
+        } catch (const ServerError &e) {
+            /* a transactional file is retried whole: its transaction rolled back */
+            if (transactional && LockTimedOut(conn, e, options, file_attempt)) {
+                PQclear(PQexec(conn.get(), "ROLLBACK"));
+                Backoff(file_attempt, file.file_name + (line ? ":" + std::to_string(line) : ""),
+                        options, out);
+                continue;
+            }
+            if (options.lock_timeout_ms > 0 && !transactional)
+                PQclear(PQexec(conn.get(), "RESET lock_timeout"));
+            if (PQstatus(conn.get()) == CONNECTION_BAD)
+                throw LostConnection(file.file_name + (line ? ":" + std::to_string(line) : ""), e,
+                                     transactional, commit_sent, applied_before);
+            failed_statement = current_statement;
+            if (PQtransactionStatus(conn.get()) != PQTRANS_IDLE)
+                PQclear(PQexec(conn.get(), "ROLLBACK"));
+            std::string where = file.file_name + (line ? ":" + std::to_string(line) : "");
+            std::string recorded = "rolled back and recorded as failed";
+            if (!transactional)
+                recorded =
+                    "statements before the failing one stay committed (keel:no-transaction); "
+                    "recorded as failed";
+            try {
+                if (DetailedFailures(conn))
+                    conn.ExecParams(
+                        "SELECT keel.migration_failed($1::numeric, $2, $3, "
+                        "$4::timestamptz, $5, $6, $7::integer, $8)",
+                        {file.version, file.file_name, file.checksum, started, ErrorText(where, e),
+                         e.sqlstate.empty() ? std::nullopt : std::optional<std::string>(e.sqlstate),
+                         line ? std::optional<std::string>(std::to_string(line)) : std::nullopt,
+                         failed_statement ? std::optional<std::string>(Trimmed(*failed_statement))
+                                          : std::nullopt});
+                else
+                    conn.ExecParams(
+                        "SELECT keel.migration_failed($1::numeric, $2, $3, $4::timestamptz, $5)",
+                        {file.version, file.file_name, file.checksum, started,
+                         ErrorText(where, e)});
+            } catch (const ServerError &again) {
+                recorded += ", but recording the failure failed too: " + again.OneLine();
+            }
+            throw CommandError(where + ": " + e.OneLine() + " [" + recorded + "; " +
+                               std::to_string(applied_before) +
+                               " earlier migration(s) of this run stay applied]");
         }
-        throw CommandError(where + ": " + e.OneLine() + " [" + recorded + "; " +
-                           std::to_string(applied_before) +
-                           " earlier migration(s) of this run stay applied]");
-    }
     return std::chrono::steady_clock::now() - t0;
 }
 
@@ -377,13 +431,17 @@ MigrateSummary Migrate(const Connection &conn, const std::filesystem::path &dir,
 
     for (const auto *file : report.pending) {
         const auto &retire = retire_by[file->version];
-        auto took = ApplyOne(conn, *file, scripts.at(file->version), retire, summary.applied);
+        auto took =
+            ApplyOne(conn, *file, scripts.at(file->version), retire, summary.applied, options, out);
         for (const auto *task : retire) {
             out << SupersededLine(*task) << "\n";
             ++summary.superseded;
         }
-        out << "applied " << file->file_name << " (version " << file->version << ") in " << Ms(took)
-            << "\n";
+        if (!options.quiet)
+            out << "applied " << file->file_name << " (version " << file->version << ", "
+                << summary.applied + 1 << " of " << report.pending.size() << ") in " << Ms(took)
+                << "\n"
+                << std::flush;
         ++summary.applied;
     }
     if (summary.applied == 0 && summary.superseded == 0)

@@ -703,3 +703,40 @@ TEST(ClientMigrate, FailureRecordsSqlstateLineAndStatement) {
                          "FROM keel.migration_history WHERE status = 'failed'"),
               "42P01 4 SELECT * FROM it_missing");
 }
+
+/*
+ * --lock-timeout: a migration waiting on a table another session holds
+ * gives up after the timeout instead of queueing every other query behind
+ * it, and is retried whole; once the lock is free it applies. Without the
+ * lock ever coming free it fails with 55P03 after its retries (issue 12).
+ */
+TEST(ClientMigrate, LockTimeoutRetriesThenAppliesOrFails) {
+    std::string db = ScratchDatabase("keel_it_lock_timeout", true);
+    auto holder = Connect("keel_it_lock_timeout");
+    Exec(holder.get(), "CREATE TABLE it_busy (id int)");
+    TempDir dir("lock_timeout");
+    dir.Write("0001_busy.sql", "ALTER TABLE it_busy ADD COLUMN note text;\n");
+    /* never released: every attempt times out */
+    Exec(holder.get(), "BEGIN; LOCK TABLE it_busy IN ACCESS SHARE MODE");
+    KeelRun fail =
+        RunKeel(db, "migrate --lock-timeout 100 --lock-retries 2 --dir " + dir.path.string());
+    EXPECT_EQ(fail.exit_code, 1);
+    EXPECT_TRUE(Contains(fail.err, "55P03")) << fail.err;
+    EXPECT_TRUE(Contains(fail.out, "attempt 2 of 3")) << fail.out;
+    Exec(holder.get(), "COMMIT");
+    /* released while keel backs off: the retry applies it */
+    Exec(holder.get(), "BEGIN; LOCK TABLE it_busy IN ACCESS SHARE MODE");
+    std::thread release([&] {
+        std::this_thread::sleep_for(std::chrono::milliseconds(400));
+        PQclear(PQexec(holder.get(), "COMMIT"));
+    });
+    KeelRun ok =
+        RunKeel(db, "migrate --lock-timeout 100 --lock-retries 5 --dir " + dir.path.string());
+    release.join();
+    EXPECT_EQ(ok.exit_code, 0) << ok.err;
+    EXPECT_TRUE(Contains(ok.out, "retrying in")) << ok.out;
+    EXPECT_TRUE(Contains(ok.out, "applied 0001_busy.sql")) << ok.out;
+    EXPECT_EQ(HistoryStatus(holder.get(), "1"), "failed,applied");
+    KeelRun quiet = RunKeel(db, "migrate --quiet --dir " + dir.path.string());
+    EXPECT_EQ(quiet.exit_code, 0);
+}
