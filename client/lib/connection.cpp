@@ -5,6 +5,7 @@
 #include "lib/connection.hpp"
 #include "lib/redact.hpp"
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 
@@ -106,6 +107,26 @@ Result Connection::ExecParams(const std::string &sql,
     if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK)
         throw ResultError(get(), res.get());
     return res;
+}
+
+void Connection::CopyIn(const std::string &sql, const std::string &data) const {
+    Result start(PQexec(get(), sql.c_str()), &PQclear);
+    if (!start || PQresultStatus(start.get()) != PGRES_COPY_IN)
+        throw ResultError(get(), start.get());
+    /* in pieces of 1 MB: libpq buffers what it cannot send yet */
+    const size_t piece = 1 << 20;
+    bool ok = true;
+    for (size_t off = 0; off < data.size() && ok; off += piece) {
+        size_t n = std::min(piece, data.size() - off);
+        ok = PQputCopyData(get(), data.data() + off, static_cast<int>(n)) == 1;
+    }
+    if (PQputCopyEnd(get(), ok ? nullptr : "keel could not send the COPY data") != 1)
+        throw ResultError(get(), nullptr);
+    Result last(nullptr, &PQclear);
+    while (PGresult *r = PQgetResult(get()))
+        last.reset(r);
+    if (!last || PQresultStatus(last.get()) != PGRES_COMMAND_OK)
+        throw ResultError(get(), last.get());
 }
 
 std::string Connection::Scalar(const std::string &sql,

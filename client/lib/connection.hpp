@@ -65,6 +65,13 @@ class Connection {
     Result ExecParams(const std::string &sql,
                       const std::vector<std::optional<std::string>> &params) const;
 
+    /*
+     * CopyIn runs sql, a COPY ... FROM STDIN, and sends data (text lines) as
+     * its input; throws ServerError unless the COPY succeeded (a bad data line
+     * is the server's error, with its CONTEXT naming the line).
+     */
+    void CopyIn(const std::string &sql, const std::string &data) const;
+
     /* Scalar returns the first column of the first row ("" for NULL); throws if no row. */
     std::string Scalar(const std::string &sql,
                        const std::vector<std::optional<std::string>> &params = {}) const;

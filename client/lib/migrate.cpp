@@ -246,7 +246,10 @@ std::chrono::steady_clock::duration ApplyOne(const Connection &conn, const Migra
                 current_statement = &stmt.text;
                 for (int attempt = 0;; ++attempt)
                     try {
-                        conn.Exec(stmt.text);
+                        if (stmt.has_copy_data)
+                            conn.CopyIn(stmt.text, stmt.copy_data);
+                        else
+                            conn.Exec(stmt.text);
                         break;
                     } catch (const ServerError &e) {
                         /* autocommit: only this statement is retried */

@@ -9,7 +9,10 @@
 #include <nlohmann/json.hpp>
 #include <pg_query.h>
 
+#include <cctype>
+#include <cstring>
 #include <memory>
+#include <string_view>
 
 namespace keel::client {
 
@@ -125,9 +128,121 @@ size_t FirstTokenOffset(std::string_view text, size_t from) {
     return i;
 }
 
+namespace {
+
+/* IsWordAt: text[i..] starts with word (ASCII, case-insensitive), bounded by non-identifier
+ * characters. */
+bool IsWordAt(const std::string &text, size_t i, const char *word) {
+    size_t n = strlen(word);
+    if (i + n > text.size())
+        return false;
+    for (size_t k = 0; k < n; ++k)
+        if (std::tolower(static_cast<unsigned char>(text[i + k])) != word[k])
+            return false;
+    auto ident = [](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) || c == '_' ||
+               static_cast<unsigned char>(c) >= 0x80;
+    };
+    return (i == 0 || !ident(text[i - 1])) && (i + n == text.size() || !ident(text[i + n]));
+}
+
+/* CopyBlock: the inline data of one COPY ... FROM STDIN. */
+struct CopyBlock {
+    size_t statement_end; /* offset of the ';' that ends the COPY statement */
+    size_t data_begin;    /* first byte of the data (the line after the statement) */
+    size_t data_end;      /* first byte of the "\." line */
+    size_t block_end;     /* first byte after the "\." line */
+};
+
+/*
+ * LastIsCopyFromStdin parses segment (complete statements) and reports whether
+ * its last statement is COPY ... FROM STDIN (is_from, no file, no PROGRAM).
+ */
+bool LastIsCopyFromStdin(const std::string &segment) {
+    ParseResult parsed(segment);
+    if (parsed.result.error)
+        return false;
+    nlohmann::json tree = nlohmann::json::parse(parsed.result.parse_tree);
+    const auto &stmts = tree.value("stmts", nlohmann::json::array());
+    if (stmts.empty())
+        return false;
+    const auto &stmt = stmts.back().at("stmt");
+    if (stmt.begin().key() != "CopyStmt")
+        return false;
+    const auto &body = stmt.begin().value();
+    return HasTrueFlag(body, "is_from") && !body.contains("filename") &&
+           !HasTrueFlag(body, "is_program");
+}
+
+/*
+ * FindCopyBlocks finds every COPY ... FROM STDIN of contents whose data
+ * follows inline, verified by the parser (a "copy" in a string, a comment
+ * or an identifier is not one), and checks each data block ends in "\.".
+ */
+std::vector<CopyBlock> FindCopyBlocks(const std::string &contents, const std::string &file_name) {
+    std::vector<CopyBlock> blocks;
+    size_t segment = 0; /* statements never span a data block: parse from the last one */
+    for (size_t i = 0; i < contents.size(); ++i) {
+        if (!IsWordAt(contents, i, "copy"))
+            continue;
+        size_t semi = contents.find(';', i);
+        if (semi == std::string::npos)
+            break;
+        bool from_stdin = false;
+        for (size_t k = i + 4; k < semi && !from_stdin; ++k)
+            if (IsWordAt(contents, k, "from")) {
+                size_t j = k + 4;
+                while (j < semi && std::isspace(static_cast<unsigned char>(contents[j])))
+                    ++j;
+                from_stdin = IsWordAt(contents, j, "stdin");
+            }
+        if (!from_stdin || !LastIsCopyFromStdin(contents.substr(segment, semi + 1 - segment)))
+            continue;
+        size_t nl = contents.find('\n', semi);
+        size_t data_begin = nl == std::string::npos ? contents.size() : nl + 1;
+        size_t p = data_begin;
+        size_t data_end = std::string::npos, block_end = 0;
+        while (p < contents.size()) {
+            size_t eol = contents.find('\n', p);
+            size_t line_end = eol == std::string::npos ? contents.size() : eol;
+            std::string_view line(contents.data() + p, line_end - p);
+            if (!line.empty() && line.back() == '\r')
+                line.remove_suffix(1);
+            if (line == "\\.") {
+                data_end = p;
+                block_end = eol == std::string::npos ? contents.size() : eol + 1;
+                break;
+            }
+            p = eol == std::string::npos ? contents.size() : eol + 1;
+        }
+        if (data_end == std::string::npos)
+            throw FileError(file_name, LineAt(contents, i),
+                            "COPY ... FROM STDIN has no \\. line ending its data");
+        blocks.push_back({semi, data_begin, data_end, block_end});
+        segment = block_end;
+        i = block_end - 1;
+    }
+    return blocks;
+}
+
+} // namespace
+
 Script PrepareScript(const std::string &contents, const std::string &file_name,
                      bool transactional) {
-    ParseResult parsed(contents);
+    /* Inline COPY data is not SQL: parse with it blanked (lines kept, so
+     * every offset and line number stays right), then hand it back. */
+    std::vector<CopyBlock> blocks = FindCopyBlocks(contents, file_name);
+    std::string masked;
+    const std::string *sql = &contents;
+    if (!blocks.empty()) {
+        masked = contents;
+        for (const CopyBlock &b : blocks)
+            for (size_t k = b.data_begin; k < b.block_end; ++k)
+                if (masked[k] != '\n' && masked[k] != '\r')
+                    masked[k] = ' ';
+        sql = &masked;
+    }
+    ParseResult parsed(*sql);
     if (parsed.result.error) {
         const PgQueryError *err = parsed.result.error;
         size_t offset = CharPositionToOffset(contents, err->cursorpos);
@@ -155,8 +270,13 @@ Script PrepareScript(const std::string &contents, const std::string &file_name,
             length = contents.size() - location;
         raw.stmt.offset = location;
         raw.stmt.length = length;
-        raw.stmt.line = LineAt(contents, FirstTokenOffset(contents, location));
-        raw.stmt.text = contents.substr(location, length);
+        raw.stmt.line = LineAt(contents, FirstTokenOffset(*sql, location));
+        raw.stmt.text = sql->substr(location, length);
+        for (const CopyBlock &b : blocks)
+            if (b.statement_end >= location && b.statement_end <= location + length) {
+                raw.stmt.has_copy_data = true;
+                raw.stmt.copy_data = contents.substr(b.data_begin, b.data_end - b.data_begin);
+            }
         const auto &stmt = entry.at("stmt");
         raw.stmt.node = stmt.begin().key();
         const auto &body = stmt.begin().value();

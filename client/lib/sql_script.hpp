@@ -18,11 +18,13 @@ namespace keel::client {
 
 /* Statement is one top-level SQL statement of a file. */
 struct Statement {
-    size_t offset = 0; /* byte offset of the statement text (may start with comments) */
-    size_t length = 0; /* bytes, without the terminating ';' */
-    size_t line = 1;   /* 1-based line of its first token */
-    std::string node;  /* parse node, e.g. "CreateStmt", "TransactionStmt" */
-    std::string text;  /* contents.substr(offset, length) */
+    size_t offset = 0;          /* byte offset of the statement text (may start with comments) */
+    size_t length = 0;          /* bytes, without the terminating ';' */
+    size_t line = 1;            /* 1-based line of its first token */
+    std::string node;           /* parse node, e.g. "CreateStmt", "TransactionStmt" */
+    std::string text;           /* contents.substr(offset, length) */
+    bool has_copy_data = false; /* COPY ... FROM STDIN with its data inline, as pg_dump writes */
+    std::string copy_data;      /* the data lines, each ending in \n, without the \. line */
 };
 
 /* Script is what keel executes for one migration file. */
@@ -44,6 +46,9 @@ struct Script {
  *     CREATE/DROP TABLESPACE, ALTER SYSTEM) are a FileError suggesting
  *     -- keel:no-transaction.
  * Without transactional every statement is kept as written.
+ * A COPY ... FROM STDIN statement may be followed by its data, as pg_dump and
+ * psql write it: the lines after the statement up to a line "\." are that
+ * statement's copy_data (a missing "\." is a FileError naming the COPY).
  * Throws FileError "file:line: message" on a syntax error (psql
  * meta-commands such as \d included).
  */

@@ -740,3 +740,26 @@ TEST(ClientMigrate, LockTimeoutRetriesThenAppliesOrFails) {
     KeelRun quiet = RunKeel(db, "migrate --quiet --dir " + dir.path.string());
     EXPECT_EQ(quiet.exit_code, 0);
 }
+
+/* A pg_dump-style file with COPY ... FROM stdin data inline applies (issue 12). */
+TEST(ClientMigrate, InlineCopyDataIsLoaded) {
+    std::string db = ScratchDatabase("keel_it_copy", true);
+    TempDir dir("copy");
+    dir.Write("0001_data.sql", "CREATE TABLE it_copy (id int PRIMARY KEY, note text);\n"
+                               "COPY public.it_copy (id, note) FROM stdin;\n"
+                               "1\tfirst; with a semicolon\n"
+                               "2\t\\N\n"
+                               "\\.\n"
+                               "CREATE INDEX it_copy_note ON it_copy (note);\n");
+    dir.Write("0002_bad.sql", "COPY public.it_copy (id, note) FROM stdin;\n"
+                              "3\tok\n"
+                              "oops\n"
+                              "\\.\n");
+    KeelRun run = RunKeel(db, "migrate --dir " + dir.path.string());
+    EXPECT_EQ(run.exit_code, 1);
+    EXPECT_TRUE(Contains(run.out, "applied 0001_data.sql")) << run.out << run.err;
+    EXPECT_TRUE(Contains(run.err, "0002_bad.sql")) << run.err;
+    auto conn = Connect("keel_it_copy");
+    EXPECT_EQ(ScalarText(conn.get(), "SELECT count(*) || ' ' || count(note) FROM it_copy"), "2 1");
+    EXPECT_EQ(HistoryStatus(conn.get(), "2"), "failed");
+}

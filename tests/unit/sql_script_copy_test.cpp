@@ -1,0 +1,53 @@
+/*
+ * tests/unit/sql_script_copy_test.cpp
+ *   COPY ... FROM STDIN with its data inline, as pg_dump writes it (issue 12:
+ *   "refused as a syntax error on the first data line").
+ */
+#include "lib/sql_script.hpp"
+
+#include <gtest/gtest.h>
+
+using keel::client::FileError;
+using keel::client::PrepareScript;
+
+TEST(SqlScriptCopy, InlineDataGoesWithItsCopyStatement) {
+    std::string sql = "CREATE TABLE t (id int, note text);\n"
+                      "COPY public.t (id, note) FROM stdin;\n"
+                      "1\tone; two\n"
+                      "2\t\\N\n"
+                      "\\.\n"
+                      "\n"
+                      "CREATE INDEX t_id ON t (id);\n"
+                      "copy t FROM STDIN WITH (FORMAT csv);\r\n"
+                      "3,\"x;y\"\r\n"
+                      "\\.\r\n"
+                      "SELECT 'copy t from stdin;';\n";
+    auto script = PrepareScript(sql, "0001_x.sql", true);
+    ASSERT_EQ(script.statements.size(), 5u);
+    EXPECT_TRUE(script.statements[1].has_copy_data);
+    EXPECT_EQ(script.statements[1].copy_data, "1\tone; two\n2\t\\N\n");
+    EXPECT_EQ(script.statements[2].node, "IndexStmt");
+    EXPECT_EQ(script.statements[2].line, 7u);
+    EXPECT_TRUE(script.statements[3].has_copy_data);
+    EXPECT_EQ(script.statements[3].copy_data, "3,\"x;y\"\r\n");
+    EXPECT_FALSE(script.statements[4].has_copy_data);
+    EXPECT_EQ(script.statements[4].line, 11u);
+}
+
+TEST(SqlScriptCopy, DataWithoutItsEndLineIsAnError) {
+    try {
+        PrepareScript("COPY t FROM stdin;\n1\n2\n", "0002_y.sql", true);
+        FAIL() << "expected a FileError";
+    } catch (const FileError &e) {
+        EXPECT_NE(std::string(e.what()).find("0002_y.sql:1"), std::string::npos) << e.what();
+        EXPECT_NE(std::string(e.what()).find("\\."), std::string::npos) << e.what();
+    }
+}
+
+TEST(SqlScriptCopy, CopyFromAFileOrToStdoutHasNoInlineData) {
+    auto script = PrepareScript("COPY t TO STDOUT;\nSELECT 1;\n", "0003_z.sql", true);
+    ASSERT_EQ(script.statements.size(), 2u);
+    EXPECT_FALSE(script.statements[0].has_copy_data);
+    EXPECT_THROW(PrepareScript("-- copy t from stdin;\nCOPY t FROM stdin;\n1\n", "0004.sql", true),
+                 FileError);
+}
