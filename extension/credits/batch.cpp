@@ -38,6 +38,7 @@ extern "C" {
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
+#include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/tuplestore.h"
 #include "utils/uuid.h"
@@ -100,6 +101,14 @@ int CompareItemKeys(const void *pa, const void *pb) {
         return c;
     c = strcmp(a->key, b->key);
     return c != 0 ? c : a->index - b->index;
+}
+
+/* Items sorted by (account, credit_type): the balance rows to lock. */
+int CompareItemBalances(const void *pa, const void *pb) {
+    const BatchItem *a = &g_items[*(const int *)pa];
+    const BatchItem *b = &g_items[*(const int *)pb];
+    int c = CompareUuid(a->account, b->account);
+    return c != 0 ? c : strcmp(a->type, b->type);
 }
 
 BatchBalance *g_balances;
@@ -348,25 +357,40 @@ Datum keel_consume_credits_batch(PG_FUNCTION_ARGS) {
     Datum *l_acc = (Datum *)palloc(sizeof(Datum) * n);
     Datum *l_type = (Datum *)palloc(sizeof(Datum) * n);
     int nl = 0;
+    /* distinct (account, type) pairs in key order: the rows are locked in
+     * this order, so two batches never wait on each other in a cycle */
+    int *order = (int *)palloc(sizeof(int) * (n + 1));
+    int norder = 0;
     for (int i = 0; i < n; i++)
-        if (items[i].state == kPending && items[i].first_with_key < 0) {
-            l_acc[nl] = items[i].account;
-            l_type[nl] = items[i].type_datum;
-            nl++;
+        if (items[i].state == kPending && items[i].first_with_key < 0)
+            order[norder++] = i;
+    qsort(order, norder, sizeof(int), CompareItemBalances);
+    for (int k = 0; k < norder; k++) {
+        BatchItem *it = &items[order[k]];
+        if (k > 0) {
+            BatchItem *prev = &items[order[k - 1]];
+            if (CompareUuid(prev->account, it->account) == 0 && strcmp(prev->type, it->type) == 0)
+                continue;
         }
+        l_acc[nl] = it->account;
+        l_type[nl] = it->type_datum;
+        nl++;
+    }
     g_nbalances = 0;
     g_balances = NULL;
     if (nl > 0) {
         Oid lt[2] = {UUIDARRAYOID, TEXTARRAYOID};
         Datum lv[2] = {PointerGetDatum(UuidArray(l_acc, nl)),
                        PointerGetDatum(TextArray(l_type, nl))};
-        SPIPlanPtr lock = saved_plan(
-            &plan_lock,
-            "SELECT b.account, b.credit_type, b.allocated, b.used, b.held, b.granted "
-            "FROM keel.credit_balances b "
-            "WHERE (b.account, b.credit_type) IN (SELECT u.a, u.t FROM unnest($1, $2) AS u(a, t)) "
-            "ORDER BY b.account, b.credit_type COLLATE \"C\" FOR UPDATE OF b",
-            2, lt);
+        SPIPlanPtr lock =
+            saved_plan(&plan_lock,
+                       /* one primary-key probe per pair, locked in the (sorted) input order,
+                        * whatever the size of keel.credit_balances */
+                       "SELECT b.account, b.credit_type, b.allocated, b.used, b.held, b.granted "
+                       "FROM unnest($1, $2) WITH ORDINALITY AS u(a, t, o) CROSS JOIN LATERAL "
+                       "(SELECT x.* FROM keel.credit_balances x WHERE x.account = u.a "
+                       "AND x.credit_type = u.t FOR UPDATE) b ORDER BY u.o",
+                       2, lt);
         run_plan(lock, lv, NULL, false);
         g_nbalances = (int)SPI_processed;
         g_balances = (BatchBalance *)palloc0(sizeof(BatchBalance) * (g_nbalances + 1));
@@ -461,7 +485,15 @@ Datum keel_consume_credits_batch(PG_FUNCTION_ARGS) {
                                        "FROM unnest($1, $2, $3) AS u(a, t, used) WHERE b.account = "
                                        "u.a AND b.credit_type = u.t",
                                        3, ut);
+        /* index probes, not a hash join over the whole table: planned (and
+         * run) with hash and merge joins off, as a function's SET would */
+        int nest = NewGUCNestLevel();
+        (void)set_config_option("enable_hashjoin", "off", PGC_USERSET, PGC_S_SESSION,
+                                GUC_ACTION_SAVE, true, 0, false);
+        (void)set_config_option("enable_mergejoin", "off", PGC_USERSET, PGC_S_SESSION,
+                                GUC_ACTION_SAVE, true, 0, false);
         run_plan(update, uv, NULL, false);
+        AtEOXact_GUC(true, nest);
 
         for (int b = 0; b < g_nbalances; b++) {
             BatchBalance *bal = &g_balances[b];
