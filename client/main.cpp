@@ -4,6 +4,9 @@
  *     keel [--db CONNINFO|URI] install [--grant-credits ROLE]... [--grant-credits-admin ROLE]...
  *     keel [--db ...] migrate --dir DIR
  *     keel [--db ...] status [--dir DIR] [--json]
+ *     keel [--db ...] backup [--backup-dir DIR]
+ *     keel backups [--backup-dir DIR] [--json]
+ *     keel [--db ...] restore ID --into NEW_DB [--backup-dir DIR]
  *     keel [--db ...] baseline VERSION --dir DIR
  *     keel [--db ...] repair --dir DIR --reason TEXT
  *     keel [--db ...] validate [--json]
@@ -27,6 +30,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <filesystem>
 #include <iostream>
 
@@ -134,6 +138,9 @@ int main(int argc, char **argv) {
     migrate->add_option("--lock-retries", migrate_options.lock_retries,
                         "retries after a lock timeout (default 3)");
     migrate->add_flag("--quiet", migrate_options.quiet, "print only failures and the summary");
+    bool migrate_backup = false;
+    migrate->add_flag("--backup", migrate_backup,
+                      "pg_dump a backup first when something is pending (keel backup)");
 
     std::string status_dir;
     bool status_json = false;
@@ -151,6 +158,24 @@ int main(int argc, char **argv) {
     trash_restore->add_option("id", trash_id, "entry id (keel trash list)")->required();
     trash_restore->add_option("--as", trash_as, "restore under this name");
     trash_restore->add_flag("--json", trash_json, "print a JSON report");
+
+    const char *backup_env = std::getenv("KEEL_BACKUP_DIR");
+    std::string backup_dir = backup_env && *backup_env ? backup_env : "keel-backups";
+    migrate->add_option("--backup-dir", backup_dir, "folder for --backup (default keel-backups)");
+    std::string restore_id, restore_into;
+    bool backups_json = false;
+    CLI::App *backup = app.add_subcommand("backup", "pg_dump the database into a backup folder");
+    backup->add_option("--backup-dir", backup_dir,
+                       "folder of backups (default $KEEL_BACKUP_DIR, else keel-backups)");
+    CLI::App *backups = app.add_subcommand("backups", "list the backups of a folder (no database)");
+    backups->add_option("--backup-dir", backup_dir, "folder of backups");
+    backups->add_flag("--json", backups_json, "print a JSON report");
+    CLI::App *restore = app.add_subcommand(
+        "restore", "verify a backup's checksum and restore it into a new database");
+    restore->add_option("id", restore_id, "backup id (keel backups)")->required();
+    restore->add_option("--into", restore_into, "new database to create and restore into")
+        ->required();
+    restore->add_option("--backup-dir", backup_dir, "folder of backups");
 
     std::string baseline_dir, baseline_version, repair_dir, repair_reason;
     CLI::App *baseline = app.add_subcommand(
@@ -211,6 +236,14 @@ int main(int argc, char **argv) {
 
     if (*lint)
         return RunLint(lint_paths, lint_format, lint_rules, lint_list);
+    if (*backups) {
+        try {
+            keel::client::Backups(backup_dir, backups_json, std::cout);
+            return 0;
+        } catch (const std::exception &e) {
+            return Fail(e.what());
+        }
+    }
 
     try {
         keel::client::Connection conn = keel::client::Connection::Open(db);
@@ -219,7 +252,13 @@ int main(int argc, char **argv) {
             keel::client::GrantCredits(conn, grant_credits, false, std::cout);
             keel::client::GrantCredits(conn, grant_credits_admin, true, std::cout);
         } else if (*migrate) {
+            if (migrate_backup)
+                migrate_options.backup_dir = backup_dir;
             keel::client::Migrate(conn, migrate_dir, std::cout, migrate_options);
+        } else if (*backup) {
+            keel::client::Backup(conn, backup_dir, std::cout);
+        } else if (*restore) {
+            keel::client::Restore(conn, backup_dir, restore_id, restore_into, std::cout);
         } else if (*baseline) {
             keel::client::Baseline(conn, baseline_dir, baseline_version, std::cout);
         } else if (*repair) {

@@ -91,6 +91,9 @@ struct MigrateOptions {
     int lock_timeout_ms = 0;
     int lock_retries = 3;
     bool quiet = false; /* --quiet: only failures and the summary line */
+    /* --backup: a pg_dump backup into this folder first, when something is
+     * pending ("" = none; see Backup) */
+    std::string backup_dir;
 };
 
 MigrateSummary Migrate(const Connection &conn, const std::filesystem::path &dir, std::ostream &out,
@@ -144,6 +147,27 @@ void Baseline(const Connection &conn, const std::filesystem::path &dir, const st
  */
 void Repair(const Connection &conn, const std::filesystem::path &dir, const std::string &reason,
             std::ostream &out);
+
+/*
+ * Backup runs pg_dump (custom format, the server's major version) into dir
+ * as <db>-<UTC time>.dump with a .json manifest (database, server version,
+ * time, size, sha256, newest applied migration, host/port/user) and returns
+ * the backup id. The password goes to pg_dump in PGPASSWORD, never argv.
+ * CommandError when pg_dump fails (its message redacted); no file is left.
+ */
+std::string Backup(const Connection &conn, const std::filesystem::path &dir, std::ostream &out);
+
+/* Backups lists the manifests of dir, oldest first, as text or JSON. */
+void Backups(const std::filesystem::path &dir, bool json, std::ostream &out);
+
+/*
+ * Restore verifies backup id's archive against its manifest's sha256, creates
+ * database into (which must not exist) and pg_restores into it. Nothing
+ * existing is dropped. CommandError for an unknown id, a damaged archive, an
+ * existing or missing --into, or a pg_restore failure.
+ */
+void Restore(const Connection &conn, const std::filesystem::path &dir, const std::string &id,
+             const std::string &into, std::ostream &out);
 
 /* PoolOptions: keel credits migrate-pool. */
 struct PoolOptions {

@@ -415,6 +415,13 @@ MigrateSummary Migrate(const Connection &conn, const std::filesystem::path &dir,
         }
     }
 
+    if (!options.backup_dir.empty() && (!report.pending.empty() || !report.to_supersede.empty())) {
+        std::string id = Backup(conn, options.backup_dir, out);
+        if (!options.quiet)
+            out << "backup " << id << " taken before applying; keel restore " << id
+                << " --into NEW_DB brings it back\n";
+    }
+
     MigrateSummary summary;
     std::map<std::string, std::vector<const SupersedeTask *>> retire_by;
     for (const auto &task : report.to_supersede) {

@@ -763,3 +763,73 @@ TEST(ClientMigrate, InlineCopyDataIsLoaded) {
     EXPECT_EQ(ScalarText(conn.get(), "SELECT count(*) || ' ' || count(note) FROM it_copy"), "2 1");
     EXPECT_EQ(HistoryStatus(conn.get(), "2"), "failed");
 }
+
+/*
+ * keel backup / backups / restore: a pg_dump archive with its manifest, the
+ * checksum verified before a restore into a new database (issue 12).
+ */
+TEST(ClientBackup, BackupListRestoreIntoANewDatabaseAndRefuseADamagedArchive) {
+    std::string db = ScratchDatabase("keel_it_backup", true);
+    {
+        auto admin = Connect("postgres");
+        Exec(admin.get(), "DROP DATABASE IF EXISTS keel_it_backup_restored WITH (FORCE)");
+        Exec(admin.get(), "DROP DATABASE IF EXISTS keel_it_backup_again WITH (FORCE)");
+    }
+    TempDir migrations("backup_migrations");
+    migrations.Write("0001_t.sql", "CREATE TABLE it_bk (id int PRIMARY KEY, note text);\n"
+                                   "INSERT INTO it_bk VALUES (1, 'kept');\n");
+    ASSERT_EQ(RunKeel(db, "migrate --dir " + migrations.path.string()).exit_code, 0);
+    TempDir dir("backups");
+    KeelRun taken = RunKeel(db, "backup --backup-dir " + dir.path.string());
+    ASSERT_EQ(taken.exit_code, 0) << taken.err;
+    EXPECT_TRUE(Contains(taken.out, "migrations up to 1")) << taken.out;
+    std::string id = taken.out.substr(7, taken.out.find(':') - 7);
+    KeelRun list = RunKeel(db, "backups --json --backup-dir " + dir.path.string());
+    EXPECT_TRUE(Contains(list.out, "\"id\": \"" + id + "\"")) << list.out;
+    EXPECT_TRUE(Contains(list.out, "\"history_version\": \"1\"")) << list.out;
+    EXPECT_TRUE(Contains(list.out, "\"sha256\"")) << list.out;
+
+    KeelRun restored = RunKeel(
+        db, "restore " + id + " --into keel_it_backup_restored --backup-dir " + dir.path.string());
+    ASSERT_EQ(restored.exit_code, 0) << restored.err;
+    auto copy = Connect("keel_it_backup_restored");
+    EXPECT_EQ(ScalarText(copy.get(), "SELECT note FROM it_bk WHERE id = 1"), "kept");
+    EXPECT_EQ(ScalarText(copy.get(), "SELECT count(*) FROM keel.migration_history WHERE status = "
+                                     "'applied'"),
+              "1");
+    /* into an existing database: refused */
+    EXPECT_EQ(RunKeel(db, "restore " + id + " --into keel_it_backup_restored --backup-dir " +
+                              dir.path.string())
+                  .exit_code,
+              1);
+    /* a damaged archive: refused before anything is created */
+    std::ofstream(dir.path / (id + ".dump"), std::ios::app | std::ios::binary) << "x";
+    KeelRun damaged = RunKeel(db, "restore " + id + " --into keel_it_backup_again --backup-dir " +
+                                      dir.path.string());
+    EXPECT_EQ(damaged.exit_code, 1);
+    EXPECT_TRUE(Contains(damaged.err, "does not match its manifest")) << damaged.err;
+    auto admin = Connect("postgres");
+    EXPECT_EQ(ScalarText(admin.get(),
+                         "SELECT count(*) FROM pg_database WHERE datname = 'keel_it_backup_again'"),
+              "0");
+    EXPECT_EQ(RunKeel(db, "restore nope --into x --backup-dir " + dir.path.string()).exit_code, 1);
+}
+
+/* keel migrate --backup takes a backup first when something is pending, and none otherwise. */
+TEST(ClientBackup, MigrateBackupTakesOneWhenSomethingIsPending) {
+    std::string db = ScratchDatabase("keel_it_migrate_backup", true);
+    TempDir migrations("migrate_backup");
+    migrations.Write("0001_t.sql", "CREATE TABLE it_mb (id int);\n");
+    TempDir dir("migrate_backups");
+    KeelRun first = RunKeel(db, "migrate --backup --backup-dir " + dir.path.string() + " --dir " +
+                                    migrations.path.string());
+    EXPECT_EQ(first.exit_code, 0) << first.err;
+    EXPECT_TRUE(Contains(first.out, "taken before applying")) << first.out;
+    KeelRun second = RunKeel(db, "migrate --backup --backup-dir " + dir.path.string() + " --dir " +
+                                     migrations.path.string());
+    EXPECT_FALSE(Contains(second.out, "taken before applying")) << second.out;
+    int manifests = 0;
+    for (const auto &e : fs::directory_iterator(dir.path))
+        manifests += e.path().extension() == ".json";
+    EXPECT_EQ(manifests, 1);
+}
