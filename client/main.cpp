@@ -138,6 +138,8 @@ int main(int argc, char **argv) {
     migrate->add_option("--lock-retries", migrate_options.lock_retries,
                         "retries after a lock timeout (default 3)");
     migrate->add_flag("--quiet", migrate_options.quiet, "print only failures and the summary");
+    migrate->add_flag("--dry-run", migrate_options.dry_run,
+                      "rehearse: run the pending files in one transaction, then roll it back");
     bool migrate_backup = false;
     migrate->add_flag("--backup", migrate_backup,
                       "pg_dump a backup first when something is pending (keel backup)");
@@ -189,6 +191,13 @@ int main(int argc, char **argv) {
     repair->add_option("--dir", repair_dir, "folder of <digits>_<slug>.sql files")->required();
     repair->add_option("--reason", repair_reason, "why they changed or went away (recorded)")
         ->required();
+
+    std::string plan_dir;
+    bool plan_json = false;
+    CLI::App *plan =
+        app.add_subcommand("plan", "what keel migrate would apply, and what blocks it");
+    plan->add_option("--dir", plan_dir, "folder of <digits>_<slug>.sql files")->required();
+    plan->add_flag("--json", plan_json, "print a JSON report");
 
     bool validate_json = false;
     CLI::App *validate = app.add_subcommand(
@@ -263,6 +272,11 @@ int main(int argc, char **argv) {
             keel::client::Baseline(conn, baseline_dir, baseline_version, std::cout);
         } else if (*repair) {
             keel::client::Repair(conn, repair_dir, repair_reason, std::cout);
+        } else if (*plan) {
+            if (!keel::client::Plan(conn, plan_dir, plan_json, std::cout)) {
+                std::cerr << "keel: plan: keel migrate would refuse (see report)" << std::endl;
+                return 3;
+            }
         } else if (*validate) {
             if (!keel::client::Validate(conn, validate_json, std::cout)) {
                 std::cerr << "keel: validate: problems found (see report)" << std::endl;

@@ -94,6 +94,8 @@ struct MigrateOptions {
     /* --backup: a pg_dump backup into this folder first, when something is
      * pending ("" = none; see Backup) */
     std::string backup_dir;
+    /* --dry-run: rehearse the pending files in one transaction, then roll it back */
+    bool dry_run = false;
 };
 
 MigrateSummary Migrate(const Connection &conn, const std::filesystem::path &dir, std::ostream &out,
@@ -168,6 +170,16 @@ void Backups(const std::filesystem::path &dir, bool json, std::ostream &out);
  */
 void Restore(const Connection &conn, const std::filesystem::path &dir, const std::string &id,
              const std::string &into, std::ostream &out);
+
+/*
+ * Plan prints what keel migrate would do with dir, without the lock and
+ * without writing: the pending files in order (transaction or not, number of
+ * statements, directives), the versions to supersede, and every blocker
+ * migrate would refuse on (checksum mismatch, missing applied file, out of
+ * order, a file that does not parse). Text or JSON; returns false when there
+ * is a blocker (main exits 3). Works on a standby.
+ */
+bool Plan(const Connection &conn, const std::filesystem::path &dir, bool json, std::ostream &out);
 
 /* PoolOptions: keel credits migrate-pool. */
 struct PoolOptions {

@@ -5,6 +5,8 @@
 #include "lib/commands.hpp"
 #include "lib/report.hpp"
 #include "lib/server_role.hpp"
+
+#include <nlohmann/json.hpp>
 #include "lib/sql_script.hpp"
 
 #include <unistd.h>
@@ -325,6 +327,63 @@ std::chrono::steady_clock::duration ApplyOne(const Connection &conn, const Migra
     return std::chrono::steady_clock::now() - t0;
 }
 
+/*
+ * Rehearse runs every pending transactional file, in order, inside one
+ * transaction that is then rolled back: what would fail fails here, and
+ * nothing changes. A keel:no-transaction file cannot be rehearsed (its
+ * statements refuse a transaction block) and is listed as skipped; the
+ * files after it still run against a database that lacks its change.
+ */
+MigrateSummary Rehearse(const Connection &conn, const Report &report,
+                        const std::map<std::string, Script> &scripts, std::ostream &out) {
+    MigrateSummary summary;
+    conn.Exec("BEGIN");
+    for (const auto *file : report.pending) {
+        if (file->directives.no_transaction) {
+            out << "skipped   " << file->file_name
+                << " (keel:no-transaction: cannot run in the rehearsal's transaction)\n";
+            continue;
+        }
+        const Script &script = scripts.at(file->version);
+        auto t0 = std::chrono::steady_clock::now();
+        conn.Exec("SAVEPOINT keel_rehearsal");
+        try {
+            if (file->directives.allow_destructive_reason)
+                conn.ExecParams("SELECT keel.allow_destructive($1)",
+                                {*file->directives.allow_destructive_reason});
+            for (const auto &stmt : script.statements) {
+                try {
+                    if (stmt.has_copy_data)
+                        conn.CopyIn(stmt.text, stmt.copy_data);
+                    else
+                        conn.Exec(stmt.text);
+                } catch (const ServerError &e) {
+                    size_t line = stmt.line;
+                    if (e.position > 0)
+                        line = LineAt(file->contents,
+                                      stmt.offset + CharPositionToOffset(stmt.text, e.position));
+                    PQclear(PQexec(conn.get(), "ROLLBACK"));
+                    throw CommandError("rehearsal: " + file->file_name + ":" +
+                                       std::to_string(line) + ": " + e.OneLine() + " [" +
+                                       std::to_string(summary.applied) +
+                                       " file(s) rehearsed before it; nothing was changed]");
+                }
+            }
+        } catch (const ServerError &e) {
+            PQclear(PQexec(conn.get(), "ROLLBACK"));
+            throw CommandError("rehearsal: " + file->file_name + ": " + e.OneLine() +
+                               " [nothing was changed]");
+        }
+        conn.Exec("RELEASE SAVEPOINT keel_rehearsal");
+        out << "rehearsed " << file->file_name << " (version " << file->version << ") in "
+            << Ms(std::chrono::steady_clock::now() - t0) << "\n";
+        ++summary.applied;
+    }
+    conn.Exec("ROLLBACK");
+    out << summary.applied << " migration(s) rehearsed and rolled back; nothing was changed\n";
+    return summary;
+}
+
 } // namespace
 
 MigrateSummary Migrate(const Connection &conn, const std::filesystem::path &dir, std::ostream &out,
@@ -414,6 +473,9 @@ MigrateSummary Migrate(const Connection &conn, const std::filesystem::path &dir,
             throw CommandError(std::string(e.what()) + "; nothing applied");
         }
     }
+
+    if (options.dry_run)
+        return Rehearse(conn, report, scripts, out);
 
     if (!options.backup_dir.empty() && (!report.pending.empty() || !report.to_supersede.empty())) {
         std::string id = Backup(conn, options.backup_dir, out);
@@ -577,6 +639,88 @@ void Repair(const Connection &conn, const std::filesystem::path &dir, const std:
         out << "nothing to repair: every applied migration's file is present and unchanged\n";
     else
         out << repaired << " migration(s) repaired, reason: " << reason << "\n";
+}
+
+bool Plan(const Connection &conn, const std::filesystem::path &dir, bool json, std::ostream &out) {
+    MigrationSet set;
+    try {
+        set = LoadMigrationDir(dir);
+    } catch (const std::runtime_error &e) {
+        throw CommandError(e.what());
+    }
+    RequireKeel(conn);
+    Report report = Analyze(&set, ReadHistory(conn));
+    std::vector<std::string> blockers = set.problems;
+    for (const auto &m : report.mismatches)
+        blockers.push_back(m.file->file_name + ": applied with checksum " +
+                           m.recorded.substr(0, 12) + "..., the file now has " +
+                           m.file->checksum.substr(0, 12) + "... (keel repair --reason)");
+    std::string newest;
+    for (const auto &a : report.applied) {
+        if (a.missing())
+            blockers.push_back(a.row.name.value_or(a.row.version) +
+                               ": applied but missing from the folder (keel repair --reason)");
+        if (newest.empty() || CompareVersions(a.row.version, newest) > 0)
+            newest = a.row.version;
+    }
+    nlohmann::json steps = nlohmann::json::array();
+    for (const auto *f : report.pending) {
+        nlohmann::json step = {{"version", f->version},
+                               {"name", f->file_name},
+                               {"transaction", !f->directives.no_transaction},
+                               {"supersedes", f->directives.supersedes}};
+        if (f->directives.allow_destructive_reason)
+            step["allow_destructive"] = *f->directives.allow_destructive_reason;
+        if (!newest.empty() && CompareVersions(f->version, newest) < 0) {
+            step["out_of_order"] = true;
+            blockers.push_back(f->file_name + ": older than the newest applied version " + newest +
+                               " (--allow-out-of-order)");
+        }
+        try {
+            Script script = PrepareScript(f->contents, f->file_name, !f->directives.no_transaction);
+            step["statements"] = script.statements.size();
+        } catch (const FileError &e) {
+            step["error"] = e.what();
+            blockers.push_back(e.what());
+        }
+        steps.push_back(step);
+    }
+    std::string role = Probe(conn).Label();
+    if (json) {
+        nlohmann::json supersede = nlohmann::json::array();
+        for (const auto &t : report.to_supersede)
+            supersede.push_back({{"version", t.version}, {"by", t.by->version}});
+        out << nlohmann::json{{"database", conn.Target()},        {"server_role", role},
+                              {"applied", report.applied.size()}, {"pending", steps},
+                              {"to_supersede", supersede},        {"blockers", blockers}}
+                   .dump(2)
+            << "\n";
+        return blockers.empty();
+    }
+    out << "database: " << conn.Target() << "  [" << role << "]\n";
+    int n = 0;
+    for (const auto &step : steps) {
+        out << ++n << ". " << step["name"].get<std::string>() << "  ("
+            << (step["transaction"].get<bool>() ? "one transaction" : "no transaction");
+        if (step.contains("statements"))
+            out << ", " << step["statements"].get<size_t>() << " statement(s)";
+        if (step.contains("allow_destructive"))
+            out << ", allow-destructive";
+        if (!step["supersedes"].empty())
+            out << ", supersedes " << step["supersedes"].dump();
+        out << ")\n";
+    }
+    for (const auto &t : report.to_supersede)
+        out << "supersede " << t.version << " by " << t.by->version << "\n";
+    for (const auto &b : blockers)
+        out << "BLOCKED  " << b << "\n";
+    if (steps.empty() && report.to_supersede.empty())
+        out << "nothing to apply: " << report.applied.size() << " migration(s) applied\n";
+    else
+        out << steps.size() << " migration(s) to apply"
+            << (blockers.empty() ? "" : "; keel migrate would refuse until the blockers are fixed")
+            << "\n";
+    return blockers.empty();
 }
 
 } // namespace keel::client

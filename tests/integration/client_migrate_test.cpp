@@ -833,3 +833,47 @@ TEST(ClientBackup, MigrateBackupTakesOneWhenSomethingIsPending) {
         manifests += e.path().extension() == ".json";
     EXPECT_EQ(manifests, 1);
 }
+
+/* keel migrate --dry-run rehearses the pending files and changes nothing (issue 12). */
+TEST(ClientMigrate, DryRunRehearsesAndChangesNothing) {
+    std::string db = ScratchDatabase("keel_it_dry_run", true);
+    TempDir dir("dry_run");
+    dir.Write("0001_a.sql", "CREATE TABLE it_dry (id int);\n");
+    dir.Write("0002_b.sql", "ALTER TABLE it_dry ADD COLUMN note text;\n");
+    KeelRun ok = RunKeel(db, "migrate --dry-run --dir " + dir.path.string());
+    EXPECT_EQ(ok.exit_code, 0) << ok.err;
+    EXPECT_TRUE(Contains(ok.out, "rehearsed 0002_b.sql")) << ok.out;
+    EXPECT_TRUE(Contains(ok.out, "2 migration(s) rehearsed and rolled back")) << ok.out;
+    auto conn = Connect("keel_it_dry_run");
+    EXPECT_EQ(ScalarText(conn.get(), "SELECT to_regclass('it_dry') IS NULL"), "t");
+    EXPECT_EQ(ScalarText(conn.get(), "SELECT count(*) FROM keel.migration_history"), "0");
+    dir.Write("0003_c.sql", "SELECT 1;\n\nALTER TABLE it_missing ADD COLUMN x int;\n");
+    KeelRun bad = RunKeel(db, "migrate --dry-run --dir " + dir.path.string());
+    EXPECT_EQ(bad.exit_code, 1);
+    EXPECT_TRUE(Contains(bad.err, "rehearsal: 0003_c.sql:3")) << bad.err;
+    EXPECT_TRUE(Contains(bad.err, "nothing was changed")) << bad.err;
+    EXPECT_EQ(ScalarText(conn.get(), "SELECT to_regclass('it_dry') IS NULL"), "t");
+    EXPECT_EQ(ScalarText(conn.get(), "SELECT count(*) FROM keel.migration_history"), "0");
+}
+
+/* keel plan lists what migrate would apply and what blocks it, and writes nothing (issue 12). */
+TEST(ClientMigrate, PlanListsPendingFilesAndBlockers) {
+    std::string db = ScratchDatabase("keel_it_plan", true);
+    TempDir dir("plan");
+    dir.Write("0001_a.sql", "CREATE TABLE it_plan (id int);\n");
+    dir.Write("0002_b.sql",
+              "-- keel:no-transaction\nCREATE INDEX CONCURRENTLY it_plan_id ON it_plan (id);\n");
+    KeelRun plan = RunKeel(db, "plan --dir " + dir.path.string());
+    EXPECT_EQ(plan.exit_code, 0) << plan.err;
+    EXPECT_TRUE(Contains(plan.out, "1. 0001_a.sql  (one transaction, 1 statement(s))")) << plan.out;
+    EXPECT_TRUE(Contains(plan.out, "2. 0002_b.sql  (no transaction, 1 statement(s))")) << plan.out;
+    auto conn = Connect("keel_it_plan");
+    EXPECT_EQ(ScalarText(conn.get(), "SELECT count(*) FROM keel.migration_history"), "0");
+    ASSERT_EQ(RunKeel(db, "migrate --dir " + dir.path.string()).exit_code, 0);
+    dir.Write("0001_a.sql", "CREATE TABLE it_plan (id bigint);\n");
+    dir.Write("0003_c.sql", "SELEC 1;\n");
+    KeelRun blocked = RunKeel(db, "plan --json --dir " + dir.path.string());
+    EXPECT_EQ(blocked.exit_code, 3);
+    EXPECT_TRUE(Contains(blocked.out, "0001_a.sql: applied with checksum")) << blocked.out;
+    EXPECT_TRUE(Contains(blocked.out, "0003_c.sql:1")) << blocked.out;
+}
