@@ -199,6 +199,16 @@ int main(int argc, char **argv) {
     plan->add_option("--dir", plan_dir, "folder of <digits>_<slug>.sql files")->required();
     plan->add_flag("--json", plan_json, "print a JSON report");
 
+    std::string verify_expect, verify_write;
+    bool verify_json = false;
+    CLI::App *verify = app.add_subcommand(
+        "verify", "compare the live schema with expectations (--expect) or write them (--write)");
+    auto *expect_opt = verify->add_option("--expect", verify_expect, "expectations file to check");
+    auto *write_opt = verify->add_option("--write", verify_write, "write the expectations here");
+    expect_opt->excludes(write_opt);
+    verify->require_option(1, 2);
+    verify->add_flag("--json", verify_json, "print a JSON report");
+
     bool validate_json = false;
     CLI::App *validate = app.add_subcommand(
         "validate",
@@ -275,6 +285,12 @@ int main(int argc, char **argv) {
         } else if (*plan) {
             if (!keel::client::Plan(conn, plan_dir, plan_json, std::cout)) {
                 std::cerr << "keel: plan: keel migrate would refuse (see report)" << std::endl;
+                return 3;
+            }
+        } else if (*verify) {
+            if (!keel::client::Verify(conn, verify_expect, verify_write, verify_json, std::cout)) {
+                std::cerr << "keel: verify: the schema differs from " << verify_expect
+                          << " (see report)" << std::endl;
                 return 3;
             }
         } else if (*validate) {

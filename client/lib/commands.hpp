@@ -181,6 +181,16 @@ void Restore(const Connection &conn, const std::filesystem::path &dir, const std
  */
 bool Plan(const Connection &conn, const std::filesystem::path &dir, bool json, std::ostream &out);
 
+/*
+ * Verify (client/check/verify.cpp): with write_file, writes the live schema's
+ * expectations (user tables: columns, indexes, constraints) as JSON and
+ * returns true; else compares the database with expect_file and prints
+ * every missing, unexpected or different table, column, index and
+ * constraint (text or JSON); returns false on a difference (main exits 3).
+ */
+bool Verify(const Connection &conn, const std::string &expect_file, const std::string &write_file,
+            bool json, std::ostream &out);
+
 /* PoolOptions: keel credits migrate-pool. */
 struct PoolOptions {
     std::string table;                          /* the user table with the unified pool */

@@ -877,3 +877,32 @@ TEST(ClientMigrate, PlanListsPendingFilesAndBlockers) {
     EXPECT_TRUE(Contains(blocked.out, "0001_a.sql: applied with checksum")) << blocked.out;
     EXPECT_TRUE(Contains(blocked.out, "0003_c.sql:1")) << blocked.out;
 }
+
+/* keel verify --write then --expect: the live schema against expectations (issue 12). */
+TEST(ClientVerify, WritesExpectationsAndReportsEveryDifference) {
+    std::string db = ScratchDatabase("keel_it_verify", true);
+    auto conn = Connect("keel_it_verify");
+    Exec(conn.get(), "SET keel.trash = off");
+    Exec(conn.get(), "CREATE TABLE it_v (id int PRIMARY KEY, note text NOT NULL DEFAULT '', "
+                     "qty int CHECK (qty >= 0))");
+    Exec(conn.get(), "CREATE INDEX it_v_note ON it_v (note)");
+    TempDir dir("verify");
+    std::string file = (dir.path / "schema.json").string();
+    KeelRun write = RunKeel(db, "verify --write " + file);
+    EXPECT_EQ(write.exit_code, 0) << write.err;
+    EXPECT_TRUE(Contains(write.out, "1 table(s)")) << write.out;
+    KeelRun same = RunKeel(db, "verify --expect " + file);
+    EXPECT_EQ(same.exit_code, 0) << same.out << same.err;
+    EXPECT_TRUE(Contains(same.out, "the schema matches")) << same.out;
+    Exec(conn.get(), "BEGIN; SELECT keel.allow_destructive('regress: verify sees it'); "
+                     "ALTER TABLE it_v ALTER COLUMN qty TYPE bigint; DROP INDEX it_v_note; COMMIT");
+    Exec(conn.get(), "ALTER TABLE it_v ADD COLUMN extra int");
+    Exec(conn.get(), "CREATE TABLE it_v2 (id int)");
+    KeelRun diff = RunKeel(db, "verify --expect " + file);
+    EXPECT_EQ(diff.exit_code, 3);
+    EXPECT_TRUE(Contains(diff.out, "different column public.it_v.qty")) << diff.out;
+    EXPECT_TRUE(Contains(diff.out, "missing index public.it_v.it_v_note")) << diff.out;
+    EXPECT_TRUE(Contains(diff.out, "unexpected column public.it_v.extra")) << diff.out;
+    EXPECT_TRUE(Contains(diff.out, "unexpected table public.it_v2")) << diff.out;
+    EXPECT_EQ(RunKeel(db, "verify --json").exit_code, 1);
+}
