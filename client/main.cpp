@@ -4,6 +4,8 @@
  *     keel [--db CONNINFO|URI] install [--grant-credits ROLE]... [--grant-credits-admin ROLE]...
  *     keel [--db ...] migrate --dir DIR
  *     keel [--db ...] status [--dir DIR] [--json]
+ *     keel new SLUG [--dir DIR]
+ *     keel [--db ...] rehearse --dir DIR
  *     keel [--db ...] backup [--backup-dir DIR]
  *     keel backups [--backup-dir DIR] [--json]
  *     keel [--db ...] restore ID --into NEW_DB [--backup-dir DIR]
@@ -192,6 +194,15 @@ int main(int argc, char **argv) {
     repair->add_option("--reason", repair_reason, "why they changed or went away (recorded)")
         ->required();
 
+    std::string new_dir = "migrations", new_slug, rehearse_dir;
+    CLI::App *new_cmd = app.add_subcommand("new", "create the next migration file (no database)");
+    new_cmd->add_option("slug", new_slug, "what it does, e.g. add_users_email")->required();
+    new_cmd->add_option("--dir", new_dir, "migrations folder (default migrations)");
+    CLI::App *rehearse = app.add_subcommand(
+        "rehearse",
+        "run the pending files in one transaction, then roll it back (migrate --dry-run)");
+    rehearse->add_option("--dir", rehearse_dir, "folder of <digits>_<slug>.sql files")->required();
+
     std::string plan_dir;
     bool plan_json = false;
     CLI::App *plan =
@@ -255,6 +266,14 @@ int main(int argc, char **argv) {
 
     if (*lint)
         return RunLint(lint_paths, lint_format, lint_rules, lint_list);
+    if (*new_cmd) {
+        try {
+            keel::client::NewMigration(new_dir, new_slug, std::cout);
+            return 0;
+        } catch (const std::exception &e) {
+            return Fail(e.what());
+        }
+    }
     if (*backups) {
         try {
             keel::client::Backups(backup_dir, backups_json, std::cout);
@@ -282,6 +301,10 @@ int main(int argc, char **argv) {
             keel::client::Baseline(conn, baseline_dir, baseline_version, std::cout);
         } else if (*repair) {
             keel::client::Repair(conn, repair_dir, repair_reason, std::cout);
+        } else if (*rehearse) {
+            keel::client::MigrateOptions rehearse_options = migrate_options;
+            rehearse_options.dry_run = true;
+            keel::client::Migrate(conn, rehearse_dir, std::cout, rehearse_options);
         } else if (*plan) {
             if (!keel::client::Plan(conn, plan_dir, plan_json, std::cout)) {
                 std::cerr << "keel: plan: keel migrate would refuse (see report)" << std::endl;

@@ -191,6 +191,14 @@ bool Plan(const Connection &conn, const std::filesystem::path &dir, bool json, s
 bool Verify(const Connection &conn, const std::string &expect_file, const std::string &write_file,
             bool json, std::ostream &out);
 
+/*
+ * NewMigration creates dir/<version>_<slug>.sql, the next version in the
+ * folder's own style (zero-padded numbers, or a UTC timestamp), and returns
+ * its path. CommandError for a bad slug or an existing file.
+ */
+std::string NewMigration(const std::filesystem::path &dir, const std::string &slug,
+                         std::ostream &out);
+
 /* PoolOptions: keel credits migrate-pool. */
 struct PoolOptions {
     std::string table;                          /* the user table with the unified pool */

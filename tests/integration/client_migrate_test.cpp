@@ -906,3 +906,24 @@ TEST(ClientVerify, WritesExpectationsAndReportsEveryDifference) {
     EXPECT_TRUE(Contains(diff.out, "unexpected table public.it_v2")) << diff.out;
     EXPECT_EQ(RunKeel(db, "verify --json").exit_code, 1);
 }
+
+/* keel new keeps the folder's numbering; keel rehearse is migrate --dry-run (issue 12). */
+TEST(ClientMigrate, NewNumbersTheNextFileAndRehearseChangesNothing) {
+    TempDir dir("new_file");
+    dir.Write("0007_first.sql", "CREATE TABLE it_new_a (id int);\n");
+    KeelRun made = RunKeel("dbname=postgres", "new add_notes --dir " + dir.path.string());
+    EXPECT_EQ(made.exit_code, 0) << made.err;
+    EXPECT_TRUE(fs::exists(dir.path / "0008_add_notes.sql")) << made.out;
+    EXPECT_EQ(RunKeel("dbname=postgres", "new Bad-Slug --dir " + dir.path.string()).exit_code, 1);
+    TempDir empty("new_file_empty");
+    KeelRun stamp = RunKeel("dbname=postgres", "new first --dir " + empty.path.string());
+    EXPECT_EQ(stamp.exit_code, 0) << stamp.err;
+    EXPECT_TRUE(Contains(stamp.out, "_first.sql")) << stamp.out;
+
+    std::string db = ScratchDatabase("keel_it_rehearse", true);
+    KeelRun rehearsed = RunKeel(db, "rehearse --dir " + dir.path.string());
+    EXPECT_EQ(rehearsed.exit_code, 0) << rehearsed.err;
+    EXPECT_TRUE(Contains(rehearsed.out, "rehearsed and rolled back")) << rehearsed.out;
+    auto conn = Connect("keel_it_rehearse");
+    EXPECT_EQ(ScalarText(conn.get(), "SELECT to_regclass('it_new_a') IS NULL"), "t");
+}
