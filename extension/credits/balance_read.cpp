@@ -9,7 +9,7 @@
  *   EXECUTE on it (revoked from PUBLIC) is the one gate. 0 for an account
  *   with nothing allocated. Errors: 22004 NULL argument; 22023 unknown credit
  *   type (HINT lists the known ones, read from keel.credit_types the same
- *   way).
+ *   way: RequireKnownCreditType, which every credit function uses).
  *
  *   Rule: issue 13 ("get_available_credits >= 1.5x the seed"); the seed's
  *   plpgsql function runs one SELECT through SPI, and so did keel 0.1.0.
@@ -38,6 +38,8 @@ extern "C" {
 #include "utils/snapmgr.h"
 }
 
+#include "credits/credit_types.hpp"
+
 namespace {
 
 Oid KeelRelation(const char *name) {
@@ -61,8 +63,9 @@ AttrNumber Column(Relation rel, const char *name) {
     return InvalidAttrNumber;
 }
 
-/* KnownTypesOrRaise raises 22023 for an unknown type, listing the known ones. */
-void KnownTypesOrRaise(Datum credit_type) {
+} // namespace
+
+void keel::RequireKnownCreditType(Datum credit_type) {
     Relation rel = table_open(KeelRelation("credit_types"), AccessShareLock);
     AttrNumber col = Column(rel, "credit_type");
     TableScanDesc scan = table_beginscan(rel, GetActiveSnapshot(), 0, NULL);
@@ -97,8 +100,6 @@ void KnownTypesOrRaise(Datum credit_type) {
              names ? errhint("Known credit types are: %s.", list.data)
                    : errhint("keel.credit_types is empty; add the credit types first.")));
 }
-
-} // namespace
 
 extern "C" {
 
@@ -138,7 +139,7 @@ Datum keel_get_available_credits_v2(PG_FUNCTION_ARGS) {
     index_close(idx, NoLock);
     table_close(rel, NoLock);
     if (!found)
-        KnownTypesOrRaise(credit_type);
+        keel::RequireKnownCreditType(credit_type);
     PG_RETURN_INT64(available);
 }
 

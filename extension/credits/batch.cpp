@@ -44,15 +44,13 @@ extern "C" {
 #include "utils/uuid.h"
 }
 
+#include "credits/credit_types.hpp"
 #include "credits/spi_plan.hpp"
 #include "pg/error.hpp"
 #include "pg/writable.hpp"
 
 #include <cstdlib>
 #include <cstring>
-
-#define BATCH_MAX_KEY_BYTES 255
-#define BATCH_MAX_DESCRIPTION_BYTES 1024
 
 namespace {
 
@@ -208,13 +206,13 @@ Datum keel_consume_credits_batch(PG_FUNCTION_ARGS) {
                            n, ntyp, namt, nkey >= 0 ? psprintf("%d", nkey) : "none")));
     bool desc_null = PG_ARGISNULL(4);
     Datum description = desc_null ? (Datum)0 : PG_GETARG_DATUM(4);
-    if (!desc_null && VARSIZE_ANY_EXHDR(DatumGetTextPP(description)) > BATCH_MAX_DESCRIPTION_BYTES)
+    if (!desc_null && VARSIZE_ANY_EXHDR(DatumGetTextPP(description)) > KEEL_MAX_DESCRIPTION_BYTES)
         ereport(ERROR,
                 (errcode(ERRCODE_STRING_DATA_RIGHT_TRUNCATION), errmsg("description is too long"),
                  errdetail("The description has %d bytes; at most %d are kept in the append-only "
                            "ledger.",
                            (int)VARSIZE_ANY_EXHDR(DatumGetTextPP(description)),
-                           BATCH_MAX_DESCRIPTION_BYTES)));
+                           KEEL_MAX_DESCRIPTION_BYTES)));
     bool atomic = !PG_ARGISNULL(5) && PG_GETARG_BOOL(5);
 
     InitMaterializedSRF(fcinfo, 0);
@@ -260,7 +258,7 @@ Datum keel_consume_credits_batch(PG_FUNCTION_ARGS) {
         }
         if (key != NULL && !key_n[i]) {
             int len = VARSIZE_ANY_EXHDR(DatumGetTextPP(key[i]));
-            if (len == 0 || len > BATCH_MAX_KEY_BYTES) {
+            if (len == 0 || len > KEEL_MAX_IDEMPOTENCY_KEY_BYTES) {
                 Fail(it, "22023");
                 continue;
             }

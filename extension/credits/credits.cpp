@@ -26,6 +26,7 @@
  *   mutating function on a standby or in a read-only transaction
  *   (pg/writable.hpp).
  */
+#include "credits/credit_types.hpp"
 #include "credits/plan_logic.hpp"
 #include "credits/spi_plan.hpp"
 
@@ -46,11 +47,6 @@ extern "C" {
 #include "pg/boundary.hpp"
 #include "pg/writable.hpp"
 
-/* Longest idempotency key accepted, in bytes (keeps the btree key small). */
-#define KEEL_MAX_IDEMPOTENCY_KEY_BYTES 255
-/* Longest ledger description accepted, in bytes: the ledger is append-only, so every byte stays. */
-#define KEEL_MAX_DESCRIPTION_BYTES 1024
-
 /* ---------------------------------------------------------------------------
  * Saved SPI plans (SPI_prepare + SPI_keepplan), prepared on first use and kept
  * for the life of the backend. The plan cache re-plans them after DDL on the
@@ -65,7 +61,6 @@ static SPIPlanPtr plan_replay_key[2];
 static SPIPlanPtr plan_finish_key[2];
 static SPIPlanPtr plan_available[2];
 static SPIPlanPtr plan_balance[2];
-static SPIPlanPtr plan_known_types;
 static SPIPlanPtr plan_rules;
 static SPIPlanPtr plan_alloc_ensure;
 static SPIPlanPtr plan_alloc_lock[2];
@@ -106,35 +101,11 @@ static void require_arg(FunctionCallInfo fcinfo, int argno, const char *name) {
 }
 
 /*
- * check_credit_type raises 22023 naming credit_type, with a HINT listing the
- * types of keel.credit_types, unless the type is known. Needs SPI connected.
- */
-static void check_credit_type(Datum credit_type) {
-    Oid argtypes[1] = {TEXTOID};
-    Datum values[1] = {credit_type};
-    SPIPlanPtr plan = saved_plan(
-        &plan_known_types,
-        "SELECT bool_or(credit_type = $1), string_agg(credit_type, ', ' ORDER BY credit_type) "
-        "FROM keel.credit_types",
-        1, argtypes);
-    run_plan(plan, values, NULL, true);
-    bool isnull;
-    Datum known = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-    if (!isnull && DatumGetBool(known))
-        return;
-    char *list = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
-    ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-                    errmsg("unknown credit type \"%s\"", TextDatumGetCString(credit_type)),
-                    list ? errhint("Known credit types are: %s.", list)
-                         : errhint("keel.credit_types is empty; add the credit types first.")));
-}
-
-/*
  * raise_insufficient explains why the conditional UPDATE touched no row:
  * 22023 for an unknown type, else KL002 with what is available. Never returns.
  */
 static void raise_insufficient(int schema, Datum account, Datum credit_type, int64 amount) {
-    check_credit_type(credit_type);
+    keel::RequireKnownCreditType(credit_type);
 
     Oid argtypes[2] = {UUIDOID, TEXTOID};
     Datum values[2] = {account, credit_type};
@@ -464,7 +435,7 @@ static Datum get_available_body(FunctionCallInfo fcinfo, int schema) {
     run_plan(plan, values, NULL, true);
     int64 available = 0;
     if (SPI_processed == 0)
-        check_credit_type(credit_type);
+        keel::RequireKnownCreditType(credit_type);
     else {
         bool isnull;
         available = column_int64(1, &isnull);

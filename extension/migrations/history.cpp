@@ -203,8 +203,13 @@ static char *ArgVersion(FunctionCallInfo fcinfo, int argno, const char *argname)
     return text;
 }
 
-/* ArgName returns the migration name (a file name); 22004 NULL, 22023 empty. */
-static char *ArgName(FunctionCallInfo fcinfo, int argno, bool nullable) {
+static void CheckFileName(const char *name, const char *version);
+
+/*
+ * ArgName returns the migration name: 22004 NULL (unless nullable), 22023
+ * empty or not version's file name (CheckFileName).
+ */
+static char *ArgName(FunctionCallInfo fcinfo, int argno, bool nullable, const char *version) {
     char *name;
 
     if (PG_ARGISNULL(argno)) {
@@ -217,6 +222,7 @@ static char *ArgName(FunctionCallInfo fcinfo, int argno, bool nullable) {
     if (name[0] == '\0')
         ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
                         errmsg("migration name must not be empty")));
+    CheckFileName(name, version);
     return name;
 }
 
@@ -505,8 +511,7 @@ static int64 InsertHistoryRow(Oid caller, const char *version, const char *name,
 Datum keel_migration_start(PG_FUNCTION_ARGS) {
     keel::RequireWritable("keel.migration_start()");
     char *version = ArgVersion(fcinfo, 0, "version");
-    char *name = ArgName(fcinfo, 1, false);
-    CheckFileName(name, version);
+    char *name = ArgName(fcinfo, 1, false, version);
     char *checksum = ArgChecksum(fcinfo, 2, false);
 
     (void)name;
@@ -530,8 +535,7 @@ Datum keel_migration_applied(PG_FUNCTION_ARGS) {
     keel::RequireWritable("keel.migration_applied()");
     Oid caller = GetUserId();
     char *version = ArgVersion(fcinfo, 0, "version");
-    char *name = ArgName(fcinfo, 1, false);
-    CheckFileName(name, version);
+    char *name = ArgName(fcinfo, 1, false, version);
     char *checksum = ArgChecksum(fcinfo, 2, false);
     TimestampTz started_at = ArgStartedAt(fcinfo, 3);
     int64 id;
@@ -553,32 +557,10 @@ Datum keel_migration_applied(PG_FUNCTION_ARGS) {
  *   Errors: 22004 NULL argument (error included); 22023 malformed argument or
  *   empty error; KL005 when the version is already applied or superseded.
  */
+static Datum RecordFailure(FunctionCallInfo fcinfo, bool detailed);
+
 Datum keel_migration_failed(PG_FUNCTION_ARGS) {
-    keel::RequireWritable("keel.migration_failed()");
-    Oid caller = GetUserId();
-    char *version = ArgVersion(fcinfo, 0, "version");
-    char *name = ArgName(fcinfo, 1, false);
-    CheckFileName(name, version);
-    char *checksum = ArgChecksum(fcinfo, 2, false);
-    TimestampTz started_at = ArgStartedAt(fcinfo, 3);
-    char *error;
-    int64 id;
-
-    if (PG_ARGISNULL(4))
-        ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-                        errmsg("migration error must not be null"),
-                        errhint("Pass the server's error message of the failed attempt.")));
-    error = text_to_cstring(PG_GETARG_TEXT_PP(4));
-    if (error[0] == '\0')
-        ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-                        errmsg("migration error must not be empty")));
-
-    SPI_connect();
-    CheckNotDone(version, checksum, "record a failure of");
-    id =
-        InsertHistoryRow(caller, version, name, checksum, "failed", &started_at, error, NULL, NULL);
-    SPI_finish();
-    PG_RETURN_INT64(id);
+    return RecordFailure(fcinfo, false);
 }
 
 /*
@@ -594,26 +576,10 @@ Datum keel_migration_failed(PG_FUNCTION_ARGS) {
  *   or superseded. Rule: seed 000 (superseded destructive migrations are
  *   never run).
  */
+static Datum RecordSupersede(FunctionCallInfo fcinfo, bool require_applied);
+
 Datum keel_migration_superseded(PG_FUNCTION_ARGS) {
-    keel::RequireWritable("keel.migration_superseded()");
-    Oid caller = GetUserId();
-    char *version = ArgVersion(fcinfo, 0, "version");
-    char *name = ArgName(fcinfo, 1, true);
-    CheckFileName(name, version);
-    char *checksum = ArgChecksum(fcinfo, 2, true);
-    char *superseded_by = ArgVersion(fcinfo, 3, "superseded_by");
-    int64 id;
-
-    if (strcmp(version, superseded_by) == 0)
-        ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-                        errmsg("migration %s cannot supersede itself", version)));
-
-    SPI_connect();
-    CheckNotDone(version, checksum, "supersede");
-    id = InsertHistoryRow(caller, version, name, checksum, "superseded", NULL, NULL, superseded_by,
-                          NULL);
-    SPI_finish();
-    PG_RETURN_INT64(id);
+    return RecordSupersede(fcinfo, false);
 }
 
 /*
@@ -656,11 +622,18 @@ static void RequireApplied(const char *version, const char *what, const char *hi
  *   Errors: those of 0.1.0; 22023 superseded_by is not applied.
  */
 Datum keel_migration_superseded_v2(PG_FUNCTION_ARGS) {
+    return RecordSupersede(fcinfo, true);
+}
+
+/*
+ * RecordSupersede is keel.migration_superseded: 0.1.0's (require_applied
+ * false) and 0.2.0's, which also wants superseded_by applied.
+ */
+static Datum RecordSupersede(FunctionCallInfo fcinfo, bool require_applied) {
     keel::RequireWritable("keel.migration_superseded()");
     Oid caller = GetUserId();
     char *version = ArgVersion(fcinfo, 0, "version");
-    char *name = ArgName(fcinfo, 1, true);
-    CheckFileName(name, version);
+    char *name = ArgName(fcinfo, 1, true, version);
     char *checksum = ArgChecksum(fcinfo, 2, true);
     char *superseded_by = ArgVersion(fcinfo, 3, "superseded_by");
     if (strcmp(version, superseded_by) == 0)
@@ -668,9 +641,10 @@ Datum keel_migration_superseded_v2(PG_FUNCTION_ARGS) {
                         errmsg("migration %s cannot supersede itself", version)));
     SPI_connect();
     CheckNotDone(version, checksum, "supersede");
-    RequireApplied(superseded_by, psprintf("cannot supersede migration %s", version),
-                   "Record the superseding migration as applied first; keel migrate does both "
-                   "in one transaction.");
+    if (require_applied)
+        RequireApplied(superseded_by, psprintf("cannot supersede migration %s", version),
+                       "Record the superseding migration as applied first; keel migrate does "
+                       "both in one transaction.");
     int64 id = InsertHistoryRow(caller, version, name, checksum, "superseded", NULL, NULL,
                                 superseded_by, NULL);
     SPI_finish();
@@ -686,11 +660,19 @@ Datum keel_migration_superseded_v2(PG_FUNCTION_ARGS) {
  * sqlstate or a line below 1.
  */
 Datum keel_migration_failed_v2(PG_FUNCTION_ARGS) {
+    return RecordFailure(fcinfo, true);
+}
+
+/*
+ * RecordFailure is keel.migration_failed: the 5-argument form, and with
+ * detailed the 0.2.0 form whose arguments 5..7 are sqlstate, error_line and
+ * error_statement.
+ */
+static Datum RecordFailure(FunctionCallInfo fcinfo, bool detailed) {
     keel::RequireWritable("keel.migration_failed()");
     Oid caller = GetUserId();
     char *version = ArgVersion(fcinfo, 0, "version");
-    char *name = ArgName(fcinfo, 1, false);
-    CheckFileName(name, version);
+    char *name = ArgName(fcinfo, 1, false, version);
     char *checksum = ArgChecksum(fcinfo, 2, false);
     TimestampTz started_at = ArgStartedAt(fcinfo, 3);
     if (PG_ARGISNULL(4))
@@ -702,28 +684,31 @@ Datum keel_migration_failed_v2(PG_FUNCTION_ARGS) {
         ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
                         errmsg("migration error must not be empty")));
     HistoryDetail detail = {NULL, 0, NULL, NULL};
-    detail.sqlstate = OptText(fcinfo, 5, 5);
-    if (detail.sqlstate != NULL) {
-        bool ok = strlen(detail.sqlstate) == 5;
-        for (const char *p = detail.sqlstate; ok && *p; p++)
-            ok = (*p >= '0' && *p <= '9') || (*p >= 'A' && *p <= 'Z');
-        if (!ok)
-            ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-                            errmsg("sqlstate must be five digits or upper-case letters"),
-                            errdetail("The sqlstate given was \"%s\".", detail.sqlstate)));
+    if (detailed) {
+        detail.sqlstate = OptText(fcinfo, 5, 5);
+        if (detail.sqlstate != NULL) {
+            bool ok = strlen(detail.sqlstate) == 5;
+            for (const char *p = detail.sqlstate; ok && *p; p++)
+                ok = (*p >= '0' && *p <= '9') || (*p >= 'A' && *p <= 'Z');
+            if (!ok)
+                ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+                                errmsg("sqlstate must be five digits or upper-case letters"),
+                                errdetail("The sqlstate given was \"%s\".", detail.sqlstate)));
+        }
+        if (!PG_ARGISNULL(6)) {
+            detail.error_line = PG_GETARG_INT32(6);
+            if (detail.error_line < 1)
+                ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+                                errmsg("error_line must be 1 or more"),
+                                errdetail("The line given was %d.", detail.error_line)));
+        }
+        detail.error_statement = OptText(fcinfo, 7, 8192);
     }
-    if (!PG_ARGISNULL(6)) {
-        detail.error_line = PG_GETARG_INT32(6);
-        if (detail.error_line < 1)
-            ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-                            errmsg("error_line must be 1 or more"),
-                            errdetail("The line given was %d.", detail.error_line)));
-    }
-    detail.error_statement = OptText(fcinfo, 7, 8192);
     SPI_connect();
     CheckNotDone(version, checksum, "record a failure of");
+    /* the 5-argument form writes only 0.1.0's columns */
     int64 id = InsertHistoryRow(caller, version, name, checksum, "failed", &started_at, error, NULL,
-                                &detail);
+                                detailed ? &detail : NULL);
     SPI_finish();
     PG_RETURN_INT64(id);
 }
@@ -740,8 +725,7 @@ Datum keel_migration_baselined(PG_FUNCTION_ARGS) {
     keel::RequireWritable("keel.migration_baselined()");
     Oid caller = GetUserId();
     char *version = ArgVersion(fcinfo, 0, "version");
-    char *name = ArgName(fcinfo, 1, false);
-    CheckFileName(name, version);
+    char *name = ArgName(fcinfo, 1, false, version);
     char *checksum = ArgChecksum(fcinfo, 2, false);
     SPI_connect();
     CheckNotDone(version, checksum, "baseline");
@@ -765,8 +749,7 @@ Datum keel_migration_repaired(PG_FUNCTION_ARGS) {
     keel::RequireWritable("keel.migration_repaired()");
     Oid caller = GetUserId();
     char *version = ArgVersion(fcinfo, 0, "version");
-    char *name = ArgName(fcinfo, 1, true);
-    CheckFileName(name, version);
+    char *name = ArgName(fcinfo, 1, true, version);
     char *checksum = ArgChecksum(fcinfo, 2, true);
     if ((name == NULL) != (checksum == NULL))
         ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
