@@ -1,5 +1,5 @@
 /*
- * client/lib/trash.cpp
+ * client/trash/trash.cpp
  *   keel trash list / keel trash restore (see commands.hpp).
  */
 #include "lib/commands.hpp"

@@ -1,5 +1,5 @@
 /*
- * client/lib/install.cpp
+ * client/install/install.cpp
  *   keel install (see commands.hpp).
  */
 #include "lib/commands.hpp"

@@ -1,0 +1,133 @@
+/*
+ * client/migrate/apply.cpp
+ *   ApplyOne: one migration file, in its transaction or statement by statement.
+ */
+#include "lib/commands.hpp"
+#include "lib/report.hpp"
+#include "lib/server_role.hpp"
+#include "lib/sql_script.hpp"
+#include "migrate/runner.hpp"
+
+#include <chrono>
+
+namespace keel::client {
+
+std::chrono::steady_clock::duration ApplyOne(const Connection &conn, const MigrationFile &file,
+                                             const Script &script,
+                                             const std::vector<const SupersedeTask *> &retire,
+                                             int applied_before, const MigrateOptions &options,
+                                             std::ostream &out) {
+    auto t0 = std::chrono::steady_clock::now();
+    std::string started;
+    try {
+        started = conn.Scalar("SELECT keel.migration_start($1::numeric, $2, $3)",
+                              {file.version, file.file_name, file.checksum});
+    } catch (const ServerError &e) {
+        if (PQstatus(conn.get()) == CONNECTION_BAD)
+            throw LostConnection(file.file_name, e, true, false, applied_before);
+        throw CommandError(file.file_name + ": " + e.OneLine());
+    }
+
+    bool transactional = !file.directives.no_transaction;
+    size_t line = 0;
+    bool commit_sent = false;
+    const std::string *current_statement = nullptr;
+    const std::string *failed_statement = nullptr;
+    std::string lock_timeout = "SET " + std::string(transactional ? "LOCAL " : "") +
+                               "lock_timeout = " + std::to_string(options.lock_timeout_ms);
+    for (int file_attempt = 0;; ++file_attempt)
+        try {
+            if (transactional)
+                conn.Exec("BEGIN");
+            if (options.lock_timeout_ms > 0)
+                conn.Exec(lock_timeout);
+            if (file.directives.allow_destructive_reason) {
+                line = file.directives.allow_destructive_line;
+                conn.ExecParams("SELECT keel.allow_destructive($1)",
+                                {*file.directives.allow_destructive_reason});
+            }
+            for (const auto &stmt : script.statements) {
+                line = stmt.line;
+                current_statement = &stmt.text;
+                for (int attempt = 0;; ++attempt)
+                    try {
+                        if (stmt.has_copy_data)
+                            conn.CopyIn(stmt.text, stmt.copy_data);
+                        else
+                            conn.Exec(stmt.text);
+                        break;
+                    } catch (const ServerError &e) {
+                        /* autocommit: only this statement is retried */
+                        if (!transactional && LockTimedOut(conn, e, options, attempt)) {
+                            Backoff(attempt, file.file_name + ":" + std::to_string(stmt.line),
+                                    options, out);
+                            continue;
+                        }
+                        if (e.position > 0)
+                            line =
+                                LineAt(file.contents,
+                                       stmt.offset + CharPositionToOffset(stmt.text, e.position));
+                        throw;
+                    }
+            }
+            line = 0;
+            /* applied first: 0.2.0 refuses to supersede by a version not applied */
+            conn.ExecParams("SELECT keel.migration_applied($1::numeric, $2, $3, $4::timestamptz)",
+                            {file.version, file.file_name, file.checksum, started});
+            for (const auto *task : retire)
+                RecordSuperseded(conn, *task);
+            if (transactional) {
+                commit_sent = true;
+                conn.Exec("COMMIT");
+            }
+            if (options.lock_timeout_ms > 0 && !transactional)
+                conn.Exec("RESET lock_timeout");
+            break;
+        } catch (const ServerError &e) {
+            /* a transactional file is retried whole: its transaction rolled back */
+            if (transactional && LockTimedOut(conn, e, options, file_attempt)) {
+                PQclear(PQexec(conn.get(), "ROLLBACK"));
+                Backoff(file_attempt, file.file_name + (line ? ":" + std::to_string(line) : ""),
+                        options, out);
+                continue;
+            }
+            if (options.lock_timeout_ms > 0 && !transactional)
+                PQclear(PQexec(conn.get(), "RESET lock_timeout"));
+            if (PQstatus(conn.get()) == CONNECTION_BAD)
+                throw LostConnection(file.file_name + (line ? ":" + std::to_string(line) : ""), e,
+                                     transactional, commit_sent, applied_before);
+            failed_statement = current_statement;
+            if (PQtransactionStatus(conn.get()) != PQTRANS_IDLE)
+                PQclear(PQexec(conn.get(), "ROLLBACK"));
+            std::string where = file.file_name + (line ? ":" + std::to_string(line) : "");
+            std::string recorded = "rolled back and recorded as failed";
+            if (!transactional)
+                recorded =
+                    "statements before the failing one stay committed (keel:no-transaction); "
+                    "recorded as failed";
+            try {
+                if (DetailedFailures(conn))
+                    conn.ExecParams(
+                        "SELECT keel.migration_failed($1::numeric, $2, $3, "
+                        "$4::timestamptz, $5, $6, $7::integer, $8)",
+                        {file.version, file.file_name, file.checksum, started, ErrorText(where, e),
+                         e.sqlstate.empty() ? std::nullopt : std::optional<std::string>(e.sqlstate),
+                         line ? std::optional<std::string>(std::to_string(line)) : std::nullopt,
+                         failed_statement ? std::optional<std::string>(Trimmed(*failed_statement))
+                                          : std::nullopt});
+                else
+                    conn.ExecParams(
+                        "SELECT keel.migration_failed($1::numeric, $2, $3, $4::timestamptz, $5)",
+                        {file.version, file.file_name, file.checksum, started,
+                         ErrorText(where, e)});
+            } catch (const ServerError &again) {
+                recorded += ", but recording the failure failed too: " + again.OneLine();
+            }
+            throw CommandError(where + ": " + e.OneLine() + " [" + recorded + "; " +
+                               std::to_string(applied_before) +
+                               " earlier migration(s) of this run stay applied]");
+        }
+    return std::chrono::steady_clock::now() - t0;
+}
+
+} // namespace keel::client

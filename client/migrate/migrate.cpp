@@ -1,0 +1,155 @@
+/*
+ * client/migrate/migrate.cpp
+ *   keel migrate (see commands.hpp for the rules).
+ */
+#include "lib/commands.hpp"
+#include "lib/report.hpp"
+#include "lib/server_role.hpp"
+#include "lib/sql_script.hpp"
+#include "migrate/runner.hpp"
+
+#include <algorithm>
+#include <map>
+
+namespace keel::client {
+
+MigrateSummary Migrate(const Connection &conn, const std::filesystem::path &dir, std::ostream &out,
+                       const MigrateOptions &options) {
+    bool allow_out_of_order = options.allow_out_of_order;
+    MigrationSet set;
+    try {
+        set = LoadMigrationDir(dir);
+    } catch (const std::runtime_error &e) {
+        throw CommandError(e.what());
+    }
+    if (!set.problems.empty()) {
+        std::string msg = dir.string() + ": " + std::to_string(set.problems.size()) +
+                          " problem(s), nothing applied: ";
+        for (size_t i = 0; i < set.problems.size(); ++i)
+            msg += (i ? "; " : "") + set.problems[i];
+        throw CommandError(msg);
+    }
+    RequireWritable(conn, "migrate");
+    RequireKeel(conn);
+    RequireRecordingPrivileges(conn);
+    IdentifyTool(conn);
+    MigrationLock lock(conn, options.lock_wait_seconds);
+
+    Report report = Analyze(&set, ReadHistory(conn));
+    if (!report.mismatches.empty()) {
+        const Mismatch &m = report.mismatches.front();
+        std::string msg = m.file->file_name + ": checksum mismatch: recorded " + m.recorded +
+                          ", current " + m.file->checksum + " (version " + m.file->version +
+                          " was applied from a different file; applied migrations must not "
+                          "change)";
+        if (report.mismatches.size() > 1)
+            msg += " and " + std::to_string(report.mismatches.size() - 1) +
+                   " more mismatch(es), see keel status";
+        throw CommandError(msg + "; nothing applied (keel repair --reason records an intended "
+                                 "edit)");
+    }
+
+    /* An applied migration whose file is gone: the folder no longer describes the database. */
+    std::string missing;
+    for (const auto &a : report.applied)
+        if (a.missing())
+            missing += (missing.empty() ? "" : ", ") + a.row.version + " (" +
+                       a.row.name.value_or("?") + ")";
+    if (!missing.empty())
+        throw CommandError(
+            "applied migration(s) missing from " + dir.string() + ": " + missing +
+            "; put the file(s) back (applied migrations must stay), or record why they are gone "
+            "with keel repair --reason; nothing applied");
+    /* Out of order: a pending file older than the newest applied one. */
+    if (!allow_out_of_order && !report.applied.empty()) {
+        std::string newest;
+        for (const auto &a : report.applied)
+            if (newest.empty() || CompareVersions(a.row.version, newest) > 0)
+                newest = a.row.version;
+        std::string older;
+        for (const auto *file : report.pending)
+            if (CompareVersions(file->version, newest) < 0)
+                older += (older.empty() ? "" : ", ") + file->file_name;
+        if (!older.empty())
+            throw CommandError("pending migration(s) older than the newest applied version " +
+                               newest + ": " + older +
+                               "; rename them after it, or pass --allow-out-of-order to apply "
+                               "them anyway; nothing applied");
+    }
+
+    /* --target: nothing after it */
+    if (!options.target.empty()) {
+        std::string target = options.target;
+        if (target.find_first_not_of("0123456789") != std::string::npos)
+            throw CommandError("--target must be a version number, not \"" + target + "\"");
+        target = CanonicalVersion(target);
+        report.pending.erase(std::remove_if(report.pending.begin(), report.pending.end(),
+                                            [&](const MigrationFile *f) {
+                                                return CompareVersions(f->version, target) > 0;
+                                            }),
+                             report.pending.end());
+    }
+
+    /* Preflight: every pending file parses and obeys the transaction rules. */
+    std::map<std::string, Script> scripts;
+    for (const auto *file : report.pending) {
+        try {
+            scripts.emplace(file->version, PrepareScript(file->contents, file->file_name,
+                                                         !file->directives.no_transaction));
+        } catch (const FileError &e) {
+            throw CommandError(std::string(e.what()) + "; nothing applied");
+        }
+    }
+
+    if (options.dry_run)
+        return Rehearse(conn, report, scripts, out);
+
+    if (!options.backup_dir.empty() && (!report.pending.empty() || !report.to_supersede.empty())) {
+        std::string id = Backup(conn, options.backup_dir, out);
+        if (!options.quiet)
+            out << "backup " << id << " taken before applying; keel restore " << id
+                << " --into NEW_DB brings it back\n";
+    }
+
+    MigrateSummary summary;
+    std::map<std::string, std::vector<const SupersedeTask *>> retire_by;
+    for (const auto &task : report.to_supersede) {
+        if (task.by_applied) {
+            try {
+                RecordSuperseded(conn, task);
+            } catch (const ServerError &e) {
+                throw CommandError("cannot record version " + task.version +
+                                   " as superseded: " + e.OneLine());
+            }
+            out << SupersededLine(task) << "\n";
+            ++summary.superseded;
+        } else {
+            retire_by[task.by->version].push_back(&task);
+        }
+    }
+
+    for (const auto *file : report.pending) {
+        const auto &retire = retire_by[file->version];
+        auto took =
+            ApplyOne(conn, *file, scripts.at(file->version), retire, summary.applied, options, out);
+        for (const auto *task : retire) {
+            out << SupersededLine(*task) << "\n";
+            ++summary.superseded;
+        }
+        if (!options.quiet)
+            out << "applied " << file->file_name << " (version " << file->version << ", "
+                << summary.applied + 1 << " of " << report.pending.size() << ") in " << Ms(took)
+                << "\n"
+                << std::flush;
+        ++summary.applied;
+    }
+    if (summary.applied == 0 && summary.superseded == 0)
+        out << "nothing to apply: " << report.applied.size()
+            << " migration(s) applied, database is up to date\n";
+    else
+        out << summary.applied << " migration(s) applied, " << summary.superseded
+            << " superseded\n";
+    return summary;
+}
+
+} // namespace keel::client

@@ -1,0 +1,100 @@
+/*
+ * client/migrate/runner.hpp
+ *   What the migrate command group (migrate, rehearse, status, plan,
+ *   baseline, repair) shares: the preconditions, the migration lock, the
+ *   history writers and the error texts. Internal to client/migrate.
+ */
+#pragma once
+
+#include "lib/commands.hpp"
+#include "lib/report.hpp"
+#include "lib/sql_script.hpp"
+
+#include <chrono>
+#include <map>
+#include <ostream>
+#include <string>
+#include <vector>
+
+namespace keel::client {
+
+/* Ms formats a duration as "12.3 ms". */
+std::string Ms(std::chrono::steady_clock::duration d);
+
+/* RequireKeel throws CommandError unless the keel extension is installed. */
+void RequireKeel(const Connection &conn);
+
+/* RequireRecordingPrivileges throws CommandError (with the GRANT line) unless the role may write
+ * history. */
+void RequireRecordingPrivileges(const Connection &conn);
+
+/*
+ * MigrationLock holds keel.migration_lock() for its lifetime. It retries every
+ * 200 ms for up to wait_seconds (keel.migration_lock() only tries the lock,
+ * so nothing ever queues behind it: a CREATE INDEX CONCURRENTLY of another
+ * session cannot deadlock on it); then the KL004 error, which names the
+ * holder, becomes a CommandError.
+ */
+class MigrationLock {
+  public:
+    MigrationLock(const Connection &conn, int wait_seconds);
+    ~MigrationLock();
+    MigrationLock(const MigrationLock &) = delete;
+    MigrationLock &operator=(const MigrationLock &) = delete;
+
+  private:
+    const Connection &conn_;
+};
+
+/* IdentifyTool sets keel.client_host and keel.tool_version for the session (history columns). */
+void IdentifyTool(const Connection &conn);
+
+/* RecordSuperseded runs keel.migration_superseded() for task; ServerError on refusal. */
+void RecordSuperseded(const Connection &conn, const SupersedeTask &task);
+
+/* SupersededLine is the report line for a superseded migration. */
+std::string SupersededLine(const SupersedeTask &task);
+
+/* Trimmed is s without leading and trailing white space. */
+std::string Trimmed(const std::string &s);
+
+/* DetailedFailures: the 8-argument keel.migration_failed (0.2.0) exists and the role may run it. */
+bool DetailedFailures(const Connection &conn);
+
+/* ErrorText is what keel.migration_failed records: "file:line: message\nDETAIL: ...\nHINT: ...". */
+std::string ErrorText(const std::string &where, const ServerError &e);
+
+/*
+ * LostConnection is the CommandError for a connection that dropped while a
+ * migration ran: which file and line, whether it can have committed, and how
+ * to go on.
+ */
+CommandError LostConnection(const std::string &where, const ServerError &e, bool transactional,
+                            bool commit_sent, int applied_before);
+
+/* LockTimedOut: 55P03 under --lock-timeout with attempts left and the connection fine. */
+bool LockTimedOut(const Connection &conn, const ServerError &e, const MigrateOptions &options,
+                  int attempt);
+
+/* Backoff waits before retry attempt+1: 200 ms, doubling, at most 5 s. */
+void Backoff(int attempt, const std::string &what, const MigrateOptions &options,
+             std::ostream &out);
+
+/*
+ * ApplyOne runs one migration (see Migrate in commands.hpp) and returns its
+ * duration; throws CommandError after recording a failure.
+ */
+std::chrono::steady_clock::duration ApplyOne(const Connection &conn, const MigrationFile &file,
+                                             const Script &script,
+                                             const std::vector<const SupersedeTask *> &retire,
+                                             int applied_before, const MigrateOptions &options,
+                                             std::ostream &out);
+
+/*
+ * Rehearse runs every pending transactional file in one transaction and rolls
+ * it back (keel rehearse, migrate --dry-run).
+ */
+MigrateSummary Rehearse(const Connection &conn, const Report &report,
+                        const std::map<std::string, Script> &scripts, std::ostream &out);
+
+} // namespace keel::client
