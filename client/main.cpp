@@ -2,6 +2,7 @@
  * client/main.cpp
  *   The keel command line (CLI only; the work is in client/lib):
  *     keel [--db CONNINFO|URI] install [--grant-credits ROLE]... [--grant-credits-admin ROLE]...
+ *                                      [--grant-migrations ROLE]...
  *     keel [--db ...] migrate --dir DIR
  *     keel [--db ...] status [--dir DIR] [--json]
  *     keel new SLUG [--dir DIR]
@@ -110,7 +111,7 @@ int main(int argc, char **argv) {
                    "environment)");
 
     CLI::App *install = app.add_subcommand("install", "create or update the keel extension");
-    std::vector<std::string> grant_credits, grant_credits_admin;
+    std::vector<std::string> grant_credits, grant_credits_admin, grant_migrations;
     install
         ->add_option("--grant-credits", grant_credits,
                      "let ROLE read and consume credits (repeatable)")
@@ -120,6 +121,13 @@ int main(int argc, char **argv) {
     install
         ->add_option("--grant-credits-admin", grant_credits_admin,
                      "let ROLE also allocate and verify credits (repeatable)")
+        ->expected(1)
+        ->allow_extra_args(false)
+        ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+
+    install
+        ->add_option("--grant-migrations", grant_migrations,
+                     "let ROLE run keel migrate, baseline, repair and down (repeatable)")
         ->expected(1)
         ->allow_extra_args(false)
         ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
@@ -289,6 +297,7 @@ int main(int argc, char **argv) {
             keel::client::Install(conn, std::cout);
             keel::client::GrantCredits(conn, grant_credits, false, std::cout);
             keel::client::GrantCredits(conn, grant_credits_admin, true, std::cout);
+            keel::client::GrantMigrations(conn, grant_migrations, std::cout);
         } else if (*migrate) {
             if (migrate_backup)
                 migrate_options.backup_dir = backup_dir;

@@ -1303,3 +1303,184 @@ LANGUAGE c VOLATILE PARALLEL UNSAFE
 AS 'MODULE_PATHNAME', 'keel_migration_repaired';
 COMMENT ON FUNCTION keel.migration_repaired(numeric, text, text, text) IS 'record an applied migration''s file as it is now (edited, or gone), with a reason; returns the history id';
 REVOKE ALL ON FUNCTION keel.migration_repaired(numeric, text, text, text) FROM PUBLIC;
+
+/* ---------------------------------------------------------------------------
+ * Migrations, 0.2.0: a migration lock no other role can squat, token
+ * checksums (edits of only comments and whitespace), keel down, and the
+ * journal of keel:no-transaction files
+ * ------------------------------------------------------------------------- */
+
+-- New columns of keel.migration_history:
+--   token_checksum  SHA-256 of the file's token stream (libpg_query's scanner,
+--                   comments and whitespace left out, keel directives kept):
+--                   a later edit that changes only comments or whitespace is
+--                   reported as cosmetic; NULL when the client did not send it
+--   revision        how many times the version was reverted (keel down)
+--                   before this row; a version is done when it has an
+--                   applied, baselined or superseded row at its current
+--                   revision
+-- New status: reverted (keel down ran the version's .down.sql; name and
+-- checksum are the down file's).
+ALTER TABLE keel.migration_history
+    ADD COLUMN token_checksum text
+        CONSTRAINT migration_history_token_checksum_check CHECK (token_checksum OPERATOR(pg_catalog.~) '^[0-9a-f]{64}$'),
+    ADD COLUMN revision integer NOT NULL DEFAULT 0
+        CONSTRAINT migration_history_revision_check CHECK (revision OPERATOR(pg_catalog.>=) 0),
+    DROP CONSTRAINT migration_history_status_check,
+    ADD CONSTRAINT migration_history_status_check
+        CHECK (status OPERATOR(pg_catalog.=) ANY (ARRAY['applied', 'failed', 'superseded', 'baselined', 'repaired', 'reverted']));
+DROP INDEX keel.migration_history_one_done_per_version;
+CREATE UNIQUE INDEX migration_history_one_done_per_version
+    ON keel.migration_history (version, revision)
+    WHERE status OPERATOR(pg_catalog.=) ANY (ARRAY['applied', 'superseded', 'baselined']);
+CREATE UNIQUE INDEX migration_history_one_revert_per_revision
+    ON keel.migration_history (version, revision)
+    WHERE status OPERATOR(pg_catalog.=) 'reverted';
+COMMENT ON TABLE keel.migration_history IS 'one row per applied, failed, superseded, baselined, repaired or reverted migration; written by keel.migration_*()';
+
+-- The 0.2.0 writers: on the version's current revision, with token checksums.
+CREATE OR REPLACE FUNCTION keel.migration_start(version numeric, name text, checksum text)
+RETURNS timestamptz
+LANGUAGE c VOLATILE PARALLEL UNSAFE
+AS 'MODULE_PATHNAME', 'keel_migration_start_v2';
+CREATE OR REPLACE FUNCTION keel.migration_applied(version numeric, name text, checksum text, started_at timestamptz)
+RETURNS bigint
+LANGUAGE c VOLATILE PARALLEL UNSAFE
+AS 'MODULE_PATHNAME', 'keel_migration_applied_v2';
+CREATE OR REPLACE FUNCTION keel.migration_failed(version numeric, name text, checksum text, started_at timestamptz, error text)
+RETURNS bigint
+LANGUAGE c VOLATILE PARALLEL UNSAFE
+AS 'MODULE_PATHNAME', 'keel_migration_failed_v2';
+
+-- keel.migration_applied(version, name, checksum, started_at, token_checksum):
+-- as the 4-argument form, with the file's token checksum.
+CREATE FUNCTION keel.migration_applied(version numeric, name text, checksum text, started_at timestamptz, token_checksum text)
+RETURNS bigint
+LANGUAGE c VOLATILE PARALLEL UNSAFE
+AS 'MODULE_PATHNAME', 'keel_migration_applied_v2';
+COMMENT ON FUNCTION keel.migration_applied(numeric, text, text, timestamptz, text) IS 'record a migration as applied, with its token checksum (call inside its transaction); returns the history id';
+REVOKE ALL ON FUNCTION keel.migration_applied(numeric, text, text, timestamptz, text) FROM PUBLIC;
+
+-- keel.migration_baselined / keel.migration_repaired with the token checksum.
+CREATE FUNCTION keel.migration_baselined(version numeric, name text, checksum text, token_checksum text)
+RETURNS bigint
+LANGUAGE c VOLATILE PARALLEL UNSAFE
+AS 'MODULE_PATHNAME', 'keel_migration_baselined';
+COMMENT ON FUNCTION keel.migration_baselined(numeric, text, text, text) IS 'record a migration the database already holds as baselined, with its token checksum; returns the history id';
+REVOKE ALL ON FUNCTION keel.migration_baselined(numeric, text, text, text) FROM PUBLIC;
+CREATE FUNCTION keel.migration_repaired(version numeric, name text, checksum text, reason text, token_checksum text)
+RETURNS bigint
+LANGUAGE c VOLATILE PARALLEL UNSAFE
+AS 'MODULE_PATHNAME', 'keel_migration_repaired';
+COMMENT ON FUNCTION keel.migration_repaired(numeric, text, text, text, text) IS 'record an applied migration''s file as it is now, with a reason and its token checksum; returns the history id';
+REVOKE ALL ON FUNCTION keel.migration_repaired(numeric, text, text, text, text) FROM PUBLIC;
+
+-- keel.migration_reverted(version, name, checksum, started_at): keel down ran
+-- the version's down file (name and checksum are the down file's); the
+-- version is pending again. Call it inside the down file's transaction.
+CREATE FUNCTION keel.migration_reverted(version numeric, name text, checksum text, started_at timestamptz)
+RETURNS bigint
+LANGUAGE c VOLATILE PARALLEL UNSAFE
+AS 'MODULE_PATHNAME', 'keel_migration_reverted';
+COMMENT ON FUNCTION keel.migration_reverted(numeric, text, text, timestamptz) IS 'record that a migration''s down file ran; the version is pending again; returns the history id';
+REVOKE ALL ON FUNCTION keel.migration_reverted(numeric, text, text, timestamptz) FROM PUBLIC;
+
+-- The migration lock: the second half of its advisory key and the session
+-- that holds it. Only keel's owner reads it (keel.migration_lock() is
+-- SECURITY DEFINER), so a session holding the key that keel did not give it
+-- to is found out, and keel moves to a new key (extension/migrations/
+-- migration_lock.cpp). Not dumped: a restored database gets a new key.
+CREATE TABLE keel.migration_lock_state (
+    singleton       boolean PRIMARY KEY DEFAULT true
+                    CONSTRAINT migration_lock_state_singleton_check CHECK (singleton),
+    lock_key        integer NOT NULL,
+    holder_pid      integer,
+    holder_started  timestamptz,
+    since           timestamptz
+);
+INSERT INTO keel.migration_lock_state (lock_key)
+    VALUES (('x' OPERATOR(pg_catalog.||) pg_catalog.substr(pg_catalog.md5(pg_catalog.gen_random_uuid()::pg_catalog.text), 1, 8))::pg_catalog.bit(32)::integer);
+REVOKE ALL ON keel.migration_lock_state FROM PUBLIC;
+COMMENT ON TABLE keel.migration_lock_state IS 'the key of keel''s migration advisory lock and the session holding it; read only by keel.migration_lock()';
+
+-- keel.migration_lock() / keel.migration_unlock(), 0.2.0: the lock on the
+-- key above; KL004 names the holder and since when; a squatter is moved
+-- away from. Granted to the roles that run migrations, not to PUBLIC.
+CREATE OR REPLACE FUNCTION keel.migration_lock()
+RETURNS void
+LANGUAGE c VOLATILE STRICT PARALLEL UNSAFE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'keel_migration_lock_v2';
+CREATE OR REPLACE FUNCTION keel.migration_unlock()
+RETURNS boolean
+LANGUAGE c VOLATILE STRICT PARALLEL UNSAFE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'keel_migration_unlock_v2';
+REVOKE ALL ON FUNCTION keel.migration_lock() FROM PUBLIC;
+REVOKE ALL ON FUNCTION keel.migration_unlock() FROM PUBLIC;
+
+-- keel.migration_steps: the journal of a keel:no-transaction file, one row
+-- per statement that completed (each commits on its own), keyed by the
+-- attempt (version, started_at). After a failure, or a client killed
+-- midway, keel migrate resumes at the first statement whose text differs
+-- from the journal's or that has no row; keel status shows where it stopped.
+--   step       1-based statement number in the file
+--   line       the file line the statement starts on
+--   checksum   SHA-256 of the statement's text
+CREATE TABLE keel.migration_steps (
+    version      numeric NOT NULL,
+    started_at   timestamptz NOT NULL,
+    step         integer NOT NULL CONSTRAINT migration_steps_step_check CHECK (step OPERATOR(pg_catalog.>) 0),
+    line         integer CONSTRAINT migration_steps_line_check CHECK (line OPERATOR(pg_catalog.>) 0),
+    checksum     text NOT NULL CONSTRAINT migration_steps_checksum_check CHECK (checksum OPERATOR(pg_catalog.~) '^[0-9a-f]{64}$'),
+    finished_at  timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
+    PRIMARY KEY (version, started_at, step)
+);
+REVOKE ALL ON keel.migration_steps FROM PUBLIC;
+GRANT SELECT ON keel.migration_steps TO PUBLIC;
+SELECT pg_catalog.pg_extension_config_dump('keel.migration_steps', '');
+COMMENT ON TABLE keel.migration_steps IS 'statements completed by keel:no-transaction migrations, per attempt; written by keel.migration_step()';
+
+-- keel.migration_step(version, started_at, step, line, checksum) -> void:
+-- journal one completed statement of a keel:no-transaction file. Errors:
+-- 22004 NULL version, started_at, step or checksum; 22023 step below 1,
+-- malformed checksum, started_at in the future; KL005 the version is done.
+CREATE FUNCTION keel.migration_step(version numeric, started_at timestamptz, step integer, line integer, checksum text)
+RETURNS void
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $step$
+BEGIN
+    PERFORM keel.require_writable('keel.migration_step()');
+    IF version IS NULL OR started_at IS NULL OR step IS NULL OR checksum IS NULL THEN
+        RAISE EXCEPTION 'migration step arguments must not be null' USING ERRCODE = '22004';
+    END IF;
+    IF started_at OPERATOR(pg_catalog.>) pg_catalog.clock_timestamp() THEN
+        RAISE EXCEPTION 'migration started_at must be a finite time no later than now'
+            USING ERRCODE = '22023', HINT = 'Pass the value keel.migration_start() returned.';
+    END IF;
+    IF EXISTS (SELECT 1 FROM keel.migration_history h
+               WHERE h.version OPERATOR(pg_catalog.=) migration_step.version
+                 AND h.status OPERATOR(pg_catalog.=) ANY (ARRAY['applied', 'superseded', 'baselined'])
+                 AND h.revision OPERATOR(pg_catalog.=)
+                     (SELECT pg_catalog.count(*)::integer FROM keel.migration_history r
+                      WHERE r.version OPERATOR(pg_catalog.=) migration_step.version
+                        AND r.status OPERATOR(pg_catalog.=) 'reverted')) THEN
+        RAISE EXCEPTION 'cannot journal a step of migration %: it is already done', version
+            USING ERRCODE = 'KL005';
+    END IF;
+    IF step OPERATOR(pg_catalog.<) 1 OR line OPERATOR(pg_catalog.<) 1 THEN
+        RAISE EXCEPTION 'migration step and line must be 1 or more'
+            USING ERRCODE = '22023', DETAIL = pg_catalog.format('The step given was %s, the line %s.', step, line);
+    END IF;
+    IF checksum OPERATOR(pg_catalog.!~) '^[0-9a-f]{64}$' THEN
+        RAISE EXCEPTION 'migration step checksum must be 64 lowercase hexadecimal digits'
+            USING ERRCODE = '22023', HINT = 'Pass the SHA-256 of the statement''s text.';
+    END IF;
+    INSERT INTO keel.migration_steps (version, started_at, step, line, checksum)
+    VALUES (migration_step.version, migration_step.started_at, migration_step.step,
+            migration_step.line, migration_step.checksum);
+END
+$step$;
+COMMENT ON FUNCTION keel.migration_step(numeric, timestamptz, integer, integer, text) IS 'journal one completed statement of a keel:no-transaction migration';
+REVOKE ALL ON FUNCTION keel.migration_step(numeric, timestamptz, integer, integer, text) FROM PUBLIC;

@@ -42,6 +42,37 @@ void Install(const Connection &conn, std::ostream &out) {
         out << "updated keel from " << current << " to " << now << "\n";
 }
 
+void GrantMigrations(const Connection &conn, const std::vector<std::string> &roles,
+                     std::ostream &out) {
+    static const char *const kFunctions[] = {
+        "keel.migration_lock()",
+        "keel.migration_unlock()",
+        "keel.migration_applied(numeric, text, text, timestamptz)",
+        "keel.migration_applied(numeric, text, text, timestamptz, text)",
+        "keel.migration_failed(numeric, text, text, timestamptz, text)",
+        "keel.migration_failed(numeric, text, text, timestamptz, text, text, integer, text)",
+        "keel.migration_superseded(numeric, text, text, numeric)",
+        "keel.migration_baselined(numeric, text, text)",
+        "keel.migration_baselined(numeric, text, text, text)",
+        "keel.migration_repaired(numeric, text, text, text)",
+        "keel.migration_repaired(numeric, text, text, text, text)",
+        "keel.migration_reverted(numeric, text, text, timestamptz)",
+        "keel.migration_step(numeric, timestamptz, integer, integer, text)"};
+    for (const std::string &role : roles) {
+        if (conn.Scalar("SELECT count(*) FROM pg_catalog.pg_roles WHERE rolname = $1", {role}) ==
+            "0")
+            throw CommandError("install: role \"" + role +
+                               "\" does not exist; create it first (keel never creates roles)");
+        std::string quoted = conn.Scalar("SELECT pg_catalog.quote_ident($1)", {role});
+        std::string functions;
+        for (const char *f : kFunctions)
+            if (conn.Scalar("SELECT pg_catalog.to_regprocedure($1) IS NOT NULL", {f}) == "t")
+                functions += std::string(functions.empty() ? "" : ", ") + f;
+        conn.Exec("GRANT EXECUTE ON FUNCTION " + functions + " TO " + quoted);
+        out << "granted running migrations to " << role << "\n";
+    }
+}
+
 void GrantCredits(const Connection &conn, const std::vector<std::string> &roles, bool admin,
                   std::ostream &out) {
     static const char *const kApp[] = {"keel.get_available_credits(uuid, text)",

@@ -50,6 +50,17 @@ void Install(const Connection &conn, std::ostream &out);
 void GrantCredits(const Connection &conn, const std::vector<std::string> &roles, bool admin,
                   std::ostream &out);
 
+/*
+ * GrantMigrations grants each role in roles EXECUTE on every function keel
+ * migrate, rehearse, baseline, repair and down call: the migration lock, and
+ * the writers of keel.migration_history and keel.migration_steps (those the
+ * installed keel has); prints one line per role. The roles must exist
+ * (CommandError otherwise). Without it an ordinary role can neither take the
+ * migration lock nor record anything (0.2.0 grants none of them to PUBLIC).
+ */
+void GrantMigrations(const Connection &conn, const std::vector<std::string> &roles,
+                     std::ostream &out);
+
 /* MigrateSummary counts what keel migrate did. */
 struct MigrateSummary {
     int applied = 0;

@@ -4,6 +4,8 @@
  */
 #include "lib/report.hpp"
 
+#include "lib/token_checksum.hpp"
+
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
@@ -45,8 +47,11 @@ std::vector<HistoryRow> ReadHistory(const Connection &conn) {
         "       to_char(started_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), "
         "       to_char(finished_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), "
         "       (extract(epoch FROM execution_time) * 1000)::float8, error, "
-        "       superseded_by::text, pg_catalog.to_jsonb(h) OPERATOR(pg_catalog.->>) 'reason' "
-        "FROM keel.migration_history h ORDER BY id");
+        "       superseded_by::text, j OPERATOR(pg_catalog.->>) 'reason', "
+        "       j OPERATOR(pg_catalog.->>) 'token_checksum', "
+        "       coalesce((j OPERATOR(pg_catalog.->>) 'revision')::integer, 0) "
+        /* to_jsonb: the 0.2.0 columns read as NULL from a 0.1.0 table */
+        "FROM keel.migration_history h, LATERAL pg_catalog.to_jsonb(h) j ORDER BY id");
     std::vector<HistoryRow> rows;
     for (int i = 0; i < PQntuples(res.get()); ++i) {
         HistoryRow row;
@@ -62,9 +67,16 @@ std::vector<HistoryRow> ReadHistory(const Connection &conn) {
         row.error = Opt(res.get(), i, 9);
         row.superseded_by = Opt(res.get(), i, 10);
         row.reason = Opt(res.get(), i, 11);
+        row.token_checksum = Opt(res.get(), i, 12);
+        row.revision = std::atoi(PQgetvalue(res.get(), i, 13));
         rows.push_back(std::move(row));
     }
     return rows;
+}
+
+size_t Report::RealMismatches() const {
+    return std::count_if(mismatches.begin(), mismatches.end(),
+                         [](const Mismatch &m) { return !m.cosmetic; });
 }
 
 Report Analyze(const MigrationSet *set, const std::vector<HistoryRow> &rows) {
@@ -81,8 +93,23 @@ Report Analyze(const MigrationSet *set, const std::vector<HistoryRow> &rows) {
         return it == files.end() ? nullptr : it->second;
     };
 
+    /* keel down: rows up to a version's latest reverted row no longer count */
+    std::map<std::string, long long> reverted_at;
+    std::map<std::string, const HistoryRow *> last_revert;
+    for (const auto &row : rows)
+        if (row.status == "reverted") {
+            reverted_at[row.version] = row.id;
+            last_revert[row.version] = &row;
+        }
+    auto live = [&](const HistoryRow &row) {
+        auto it = reverted_at.find(row.version);
+        return it == reverted_at.end() || row.id > it->second;
+    };
+
     std::map<std::string, const HistoryRow *> applied, superseded, last, repaired;
     for (const auto &row : rows) {
+        if (!live(row))
+            continue;
         if (row.status == "applied" || row.status == "baselined")
             applied[row.version] = &row;
         else if (row.status == "superseded")
@@ -93,18 +120,31 @@ Report Analyze(const MigrationSet *set, const std::vector<HistoryRow> &rows) {
             last[row.version] = &row;
     }
 
+    for (const auto &[version, row] : last_revert)
+        if (!applied.count(version))
+            report.reverted.push_back(*row);
     for (const auto &row : rows) {
+        if (!live(row))
+            continue;
         if (row.status == "applied" || row.status == "baselined") {
-            AppliedEntry entry{row, file_of(row.version), row.checksum, nullptr};
+            AppliedEntry entry{row, file_of(row.version), row.checksum, std::nullopt};
+            std::optional<std::string> recorded_tokens = row.token_checksum;
             auto r = repaired.find(row.version);
             if (r != repaired.end()) {
-                entry.repair = r->second;
+                entry.repair = *r->second;
                 entry.recorded_checksum = r->second->checksum;
+                recorded_tokens = r->second->token_checksum;
             }
             report.applied.push_back(entry);
             if (entry.file && entry.recorded_checksum &&
-                *entry.recorded_checksum != entry.file->checksum)
-                report.mismatches.push_back({entry.file, *entry.recorded_checksum});
+                *entry.recorded_checksum != entry.file->checksum) {
+                bool cosmetic = false;
+                if (recorded_tokens && !entry.file->contents.empty()) {
+                    auto now = TokenChecksum(entry.file->contents, entry.file->directives);
+                    cosmetic = now && *now == *recorded_tokens;
+                }
+                report.mismatches.push_back({entry.file, *entry.recorded_checksum, cosmetic});
+            }
         } else if (row.status == "superseded") {
             report.superseded.push_back(row);
         }
@@ -151,6 +191,37 @@ Report Analyze(const MigrationSet *set, const std::vector<HistoryRow> &rows) {
         }
     }
     return report;
+}
+
+void AddInterrupted(const Connection &conn, Report *report) {
+    if (conn.Scalar("SELECT pg_catalog.to_regclass('keel.migration_steps') IS NOT NULL") != "t")
+        return;
+    Result res = conn.Exec(
+        "SELECT DISTINCT ON (s.version) s.version::text, "
+        "       to_char(s.started_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), "
+        "       count(*) OVER w, last_value(s.line) OVER w "
+        "FROM keel.migration_steps s "
+        "WHERE NOT EXISTS (SELECT 1 FROM keel.migration_history h "
+        "                  WHERE h.version OPERATOR(pg_catalog.=) s.version "
+        "                    AND h.status OPERATOR(pg_catalog.=) ANY (ARRAY['applied', "
+        "                        'reverted', 'baselined']) "
+        "                    AND h.finished_at OPERATOR(pg_catalog.>=) s.started_at) "
+        "WINDOW w AS (PARTITION BY s.version, s.started_at ORDER BY s.step "
+        "             ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING) "
+        "ORDER BY s.version, s.started_at DESC");
+    std::set<std::string> applied;
+    for (const auto &a : report->applied)
+        applied.insert(a.row.version);
+    for (int i = 0; i < PQntuples(res.get()); ++i) {
+        InterruptedAttempt a;
+        a.version = PQgetvalue(res.get(), i, 0);
+        if (applied.count(a.version))
+            continue;
+        a.started_at = PQgetvalue(res.get(), i, 1);
+        a.steps_done = std::atoi(PQgetvalue(res.get(), i, 2));
+        a.last_line = std::atoi(PQgetvalue(res.get(), i, 3));
+        report->interrupted.push_back(a);
+    }
 }
 
 nlohmann::json ReportJson(const Report &report, const std::string &target,
@@ -220,13 +291,21 @@ nlohmann::json ReportJson(const Report &report, const std::string &target,
         out["checksum_mismatches"].push_back({{"version", m.file->version},
                                               {"name", m.file->file_name},
                                               {"recorded", m.recorded},
-                                              {"current", m.file->checksum}});
+                                              {"current", m.file->checksum},
+                                              {"cosmetic", m.cosmetic}});
+    out["interrupted"] = json::array();
+    for (const auto &a : report.interrupted)
+        out["interrupted"].push_back({{"version", a.version},
+                                      {"started_at", a.started_at},
+                                      {"statements_done", a.steps_done},
+                                      {"last_line", a.last_line}});
     out["problems"] = report.problems;
     out["summary"] = {{"applied", report.applied.size()},
                       {"pending", report.pending.size()},
                       {"failed", report.failed.size()},
                       {"superseded", report.superseded.size() + report.to_supersede.size()},
-                      {"checksum_mismatches", report.mismatches.size()},
+                      {"checksum_mismatches", report.RealMismatches()},
+                      {"cosmetic_changes", report.mismatches.size() - report.RealMismatches()},
                       {"problems", report.problems.size()}};
     return out;
 }
@@ -258,15 +337,26 @@ void PrintReport(std::ostream &out, const Report &report, const std::string &tar
             << "\n";
     for (const auto *p : report.pending)
         out << "pending     " << p->version << "  " << p->file_name << "\n";
+    for (const auto &a : report.interrupted)
+        out << "interrupted " << a.version << "  attempt of " << a.started_at << " completed "
+            << a.steps_done << " statement(s), the last at line " << a.last_line
+            << " (keel:no-transaction); keel migrate resumes after it\n";
     for (const auto &m : report.mismatches)
-        out << "MISMATCH    " << m.file->version << "  " << m.file->file_name << "  recorded "
-            << m.recorded << ", current " << m.file->checksum << "\n";
+        if (m.cosmetic)
+            out << "COSMETIC    " << m.file->version << "  " << m.file->file_name
+                << "  only comments or whitespace changed since it was applied (keel repair "
+                   "--reason records it)\n";
+        else
+            out << "MISMATCH    " << m.file->version << "  " << m.file->file_name << "  recorded "
+                << m.recorded << ", current " << m.file->checksum << "\n";
     for (const auto &p : report.problems)
         out << "PROBLEM     " << p << "\n";
     out << report.applied.size() << " applied, " << report.pending.size() << " pending, "
         << report.failed.size() << " failed, "
         << report.superseded.size() + report.to_supersede.size() << " superseded, "
-        << report.mismatches.size() << " checksum mismatches";
+        << report.RealMismatches() << " checksum mismatches";
+    if (report.RealMismatches() != report.mismatches.size())
+        out << ", " << report.mismatches.size() - report.RealMismatches() << " cosmetic changes";
     if (!report.problems.empty())
         out << ", " << report.problems.size() << " file problems";
     out << "\n";

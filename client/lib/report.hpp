@@ -25,14 +25,16 @@ struct HistoryRow {
     std::string version; /* canonical digits */
     std::optional<std::string> name;
     std::optional<std::string> checksum;
-    std::string status; /* applied | failed | superseded | baselined | repaired */
+    std::string status; /* applied | failed | superseded | baselined | repaired | reverted */
     std::string applied_by;
     std::string started_at;
     std::string finished_at;
     double execution_ms = 0;
     std::optional<std::string> error;
     std::optional<std::string> superseded_by;
-    std::optional<std::string> reason; /* 0.2.0: why a row was repaired */
+    std::optional<std::string> reason;         /* 0.2.0: why a row was repaired */
+    std::optional<std::string> token_checksum; /* 0.2.0: lib/token_checksum.hpp */
+    int revision = 0; /* 0.2.0: reverts (keel down) of the version before this row */
 };
 
 /*
@@ -51,7 +53,8 @@ struct AppliedEntry {
     HistoryRow row;
     const MigrationFile *file = nullptr; /* nullptr: not in the folder (or no folder) */
     std::optional<std::string> recorded_checksum;
-    const HistoryRow *repair = nullptr; /* the latest repaired row, if any */
+    std::optional<HistoryRow>
+        repair; /* the latest repaired row, if any (a copy: rows are temporaries) */
     bool missing() const { return file == nullptr && recorded_checksum.has_value(); }
 };
 struct FailedEntry {
@@ -61,6 +64,9 @@ struct FailedEntry {
 struct Mismatch {
     const MigrationFile *file = nullptr;
     std::string recorded;
+    /* only comments or whitespace changed: the recorded token checksum equals
+     * the file's (lib/token_checksum.hpp); keel migrate goes on, and says so */
+    bool cosmetic = false;
 };
 /* SupersedeTask: version is retired by `by`'s keel:supersedes and not yet recorded. */
 struct SupersedeTask {
@@ -70,6 +76,18 @@ struct SupersedeTask {
     bool by_applied = false; /* `by` is already applied: record it on its own */
 };
 
+/*
+ * InterruptedAttempt: a keel:no-transaction migration whose latest attempt
+ * journaled steps (keel.migration_steps) but was not recorded applied: it
+ * failed, or its client or connection died. keel migrate resumes it.
+ */
+struct InterruptedAttempt {
+    std::string version;
+    std::string started_at; /* UTC, ISO 8601 */
+    int steps_done = 0;
+    int last_line = 0; /* line of the last completed statement */
+};
+
 struct Report {
     bool have_dir = false;
     std::vector<AppliedEntry> applied;
@@ -77,19 +95,31 @@ struct Report {
     std::vector<FailedEntry> failed;            /* latest attempt failed, not applied */
     std::vector<HistoryRow> superseded;         /* recorded as superseded */
     std::vector<SupersedeTask> to_supersede;
-    std::vector<Mismatch> mismatches;
-    std::vector<std::string> problems; /* from the folder */
+    std::vector<Mismatch> mismatches; /* real and cosmetic */
+    std::vector<HistoryRow> reverted; /* latest revert of a version now pending (keel down) */
+    std::vector<InterruptedAttempt> interrupted; /* set by AddInterrupted */
+    std::vector<std::string> problems;           /* from the folder */
+    /* RealMismatches counts the mismatches that are not cosmetic. */
+    size_t RealMismatches() const;
 };
 
 /*
  * Analyze sets history beside set (nullptr: history only). set must outlive
- * the report (entries point into it). Rules: a version with an applied row is
+ * the report (entries point into it). Only rows after a version's latest
+ * reverted row count (keel down made it pending again). Rules: a version with an applied row is
  * applied, and its file's checksum must equal the recorded one; a version with
  * a superseded row is superseded; a version named by the keel:supersedes of a
  * file that is not itself superseded, and not applied, is to be superseded
  * and never pending; every other file is pending.
  */
 Report Analyze(const MigrationSet *set, const std::vector<HistoryRow> &rows);
+
+/*
+ * AddInterrupted reads keel.migration_steps (0.2.0; nothing on 0.1.0) into
+ * report.interrupted: the latest journaled attempt of each version that is
+ * not applied. ServerError on a server error.
+ */
+void AddInterrupted(const Connection &conn, Report *report);
 
 /* ReportJson is the --json form of keel status (format in client/README or main.cpp). */
 /* server_role is ServerRole::Label() ("primary", "standby (in recovery, read-only)", ...). */

@@ -6,6 +6,8 @@
 #include "lib/report.hpp"
 #include "lib/server_role.hpp"
 #include "lib/sql_script.hpp"
+#include "lib/token_checksum.hpp"
+#include "migrate/journal.hpp"
 #include "migrate/runner.hpp"
 
 #include <chrono>
@@ -16,7 +18,7 @@ std::chrono::steady_clock::duration ApplyOne(const Connection &conn, const Migra
                                              const Script &script,
                                              const std::vector<const SupersedeTask *> &retire,
                                              int applied_before, const MigrateOptions &options,
-                                             std::ostream &out) {
+                                             const ServerFeatures &features, std::ostream &out) {
     auto t0 = std::chrono::steady_clock::now();
     std::string started;
     try {
@@ -35,6 +37,28 @@ std::chrono::steady_clock::duration ApplyOne(const Connection &conn, const Migra
     const std::string *failed_statement = nullptr;
     std::string lock_timeout = "SET " + std::string(transactional ? "LOCAL " : "") +
                                "lock_timeout = " + std::to_string(options.lock_timeout_ms);
+    /* keel:no-transaction: journal every statement; resume after an interrupted attempt */
+    bool journal = !transactional && features.journal;
+    std::vector<std::string> sums;
+    ResumePoint resume;
+    if (journal) {
+        sums = StatementChecksums(script);
+        try {
+            resume = FindResumePoint(conn, file, sums);
+        } catch (const ServerError &e) {
+            throw CommandError(file.file_name + ": cannot read its journal: " + e.OneLine());
+        }
+        if (resume.completed > 0 && !options.quiet)
+            out << file.file_name << ": resuming at statement " << resume.completed + 1 << " of "
+                << script.statements.size() << " (line "
+                << (resume.completed < script.statements.size()
+                        ? script.statements[resume.completed].line
+                        : 0)
+                << "): statements 1-" << resume.completed
+                << " completed in the interrupted attempt of " << resume.attempt_started
+                << " and are unchanged\n"
+                << std::flush;
+    }
     for (int file_attempt = 0;; ++file_attempt)
         try {
             if (transactional)
@@ -46,9 +70,22 @@ std::chrono::steady_clock::duration ApplyOne(const Connection &conn, const Migra
                 conn.ExecParams("SELECT keel.allow_destructive($1)",
                                 {*file.directives.allow_destructive_reason});
             }
-            for (const auto &stmt : script.statements) {
+            for (size_t i = 0; i < script.statements.size(); ++i) {
+                const Statement &stmt = script.statements[i];
                 line = stmt.line;
                 current_statement = &stmt.text;
+                if (journal && i < resume.completed) {
+                    /* done before: carried into this attempt's journal, not run again */
+                    JournalStep(conn, file, started, i + 1, stmt.line, sums[i]);
+                    continue;
+                }
+                if (journal && resume.interrupted && i == resume.completed)
+                    if (auto healed = HealInvalidIndex(conn, file, stmt, resume)) {
+                        if (!options.quiet)
+                            out << *healed << "\n" << std::flush;
+                        JournalStep(conn, file, started, i + 1, stmt.line, sums[i]);
+                        continue;
+                    }
                 for (int attempt = 0;; ++attempt)
                     try {
                         if (stmt.has_copy_data)
@@ -69,11 +106,20 @@ std::chrono::steady_clock::duration ApplyOne(const Connection &conn, const Migra
                                        stmt.offset + CharPositionToOffset(stmt.text, e.position));
                         throw;
                     }
+                if (journal)
+                    JournalStep(conn, file, started, i + 1, stmt.line, sums[i]);
             }
             line = 0;
             /* applied first: 0.2.0 refuses to supersede by a version not applied */
-            conn.ExecParams("SELECT keel.migration_applied($1::numeric, $2, $3, $4::timestamptz)",
-                            {file.version, file.file_name, file.checksum, started});
+            if (features.token_checksums)
+                conn.ExecParams(
+                    "SELECT keel.migration_applied($1::numeric, $2, $3, $4::timestamptz, $5)",
+                    {file.version, file.file_name, file.checksum, started,
+                     TokenChecksum(file.contents, file.directives)});
+            else
+                conn.ExecParams(
+                    "SELECT keel.migration_applied($1::numeric, $2, $3, $4::timestamptz)",
+                    {file.version, file.file_name, file.checksum, started});
             for (const auto *task : retire)
                 RecordSuperseded(conn, *task);
             if (transactional) {
@@ -102,9 +148,12 @@ std::chrono::steady_clock::duration ApplyOne(const Connection &conn, const Migra
             std::string where = file.file_name + (line ? ":" + std::to_string(line) : "");
             std::string recorded = "rolled back and recorded as failed";
             if (!transactional)
-                recorded =
-                    "statements before the failing one stay committed (keel:no-transaction); "
-                    "recorded as failed";
+                recorded = journal
+                               ? "statements before the failing one stay committed "
+                                 "(keel:no-transaction) and journaled; recorded as failed; after a "
+                                 "fix, keel migrate resumes at this statement"
+                               : "statements before the failing one stay committed "
+                                 "(keel:no-transaction); recorded as failed";
             try {
                 if (DetailedFailures(conn))
                     conn.ExecParams(

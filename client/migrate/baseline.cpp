@@ -6,6 +6,7 @@
 #include "lib/report.hpp"
 #include "lib/server_role.hpp"
 #include "lib/sql_script.hpp"
+#include "lib/token_checksum.hpp"
 #include "migrate/runner.hpp"
 
 namespace keel::client {
@@ -26,7 +27,7 @@ void Baseline(const Connection &conn, const std::filesystem::path &dir, const st
         throw CommandError(dir.string() + ": " + set.problems.front() + "; nothing baselined");
     RequireKeel(conn);
     if (conn.Scalar("SELECT pg_catalog.to_regprocedure('keel.migration_baselined(numeric, text, "
-                    "text)') IS NOT NULL") != "t")
+                    "text, text)') IS NOT NULL") != "t")
         throw CommandError("baseline: the server's keel is older than 0.2.0; run keel install");
     IdentifyTool(conn);
     MigrationLock lock(conn, 60);
@@ -45,8 +46,9 @@ void Baseline(const Connection &conn, const std::filesystem::path &dir, const st
     conn.Exec("BEGIN");
     try {
         for (const auto *f : files)
-            conn.ExecParams("SELECT keel.migration_baselined($1::numeric, $2, $3)",
-                            {f->version, f->file_name, f->checksum});
+            conn.ExecParams(
+                "SELECT keel.migration_baselined($1::numeric, $2, $3, $4)",
+                {f->version, f->file_name, f->checksum, TokenChecksum(f->contents, f->directives)});
         conn.Exec("COMMIT");
     } catch (const ServerError &e) {
         PQclear(PQexec(conn.get(), "ROLLBACK"));

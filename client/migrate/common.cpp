@@ -22,6 +22,7 @@ namespace {
 const char *kApplied = "keel.migration_applied(numeric, text, text, timestamptz)";
 const char *kFailed = "keel.migration_failed(numeric, text, text, timestamptz, text)";
 const char *kSuperseded = "keel.migration_superseded(numeric, text, text, numeric)";
+const char *kLock = "keel.migration_lock()";
 
 } // namespace
 
@@ -44,13 +45,15 @@ void RequireRecordingPrivileges(const Connection &conn) {
     std::string ok =
         conn.Scalar(std::string("SELECT has_function_privilege('") + kApplied +
                     "', 'EXECUTE') AND has_function_privilege('" + kFailed +
-                    "', 'EXECUTE') AND has_function_privilege('" + kSuperseded + "', 'EXECUTE')");
+                    "', 'EXECUTE') AND has_function_privilege('" + kSuperseded +
+                    "', 'EXECUTE') AND has_function_privilege('" + kLock + "', 'EXECUTE')");
     if (ok != "t") {
         std::string role = PQuser(conn.get());
         throw CommandError("role \"" + role +
-                           "\" may not record migrations; a superuser can grant it: GRANT EXECUTE "
-                           "ON FUNCTION " +
-                           kApplied + ", " + kFailed + ", " + kSuperseded + " TO \"" + role + "\"");
+                           "\" may not take the migration lock or record migrations; a superuser "
+                           "can grant it with keel install --grant-migrations " +
+                           role + " (GRANT EXECUTE ON FUNCTION " + kLock + ", " + kApplied + ", " +
+                           kFailed + ", " + kSuperseded + ", ... TO \"" + role + "\")");
     }
 }
 
@@ -80,6 +83,18 @@ MigrationLock::MigrationLock(const Connection &conn, int wait_seconds) : conn_(c
 MigrationLock::~MigrationLock() {
     PGresult *res = PQexec(conn_.get(), "SELECT keel.migration_unlock()");
     PQclear(res);
+}
+
+ServerFeatures ProbeFeatures(const Connection &conn) {
+    Result res = conn.Exec(
+        "SELECT coalesce(pg_catalog.has_function_privilege(pg_catalog.to_regprocedure("
+        "'keel.migration_applied(numeric, text, text, timestamptz, text)'), 'EXECUTE'), false), "
+        "coalesce(pg_catalog.has_function_privilege(pg_catalog.to_regprocedure("
+        "'keel.migration_step(numeric, timestamptz, integer, integer, text)'), 'EXECUTE'), false)");
+    ServerFeatures f;
+    f.token_checksums = std::string(PQgetvalue(res.get(), 0, 0)) == "t";
+    f.journal = std::string(PQgetvalue(res.get(), 0, 1)) == "t";
+    return f;
 }
 
 /*
@@ -158,8 +173,10 @@ CommandError LostConnection(const std::string &where, const ServerError &e, bool
     std::string state;
     if (!transactional)
         state = "it runs without a transaction (keel:no-transaction), so the statements before "
-                "this line may be committed while it is not recorded as applied; check them "
-                "before you rerun, as a rerun runs the whole file again";
+                "this line are committed while it is not recorded as applied; each is journaled "
+                "in keel.migration_steps, and a rerun of keel migrate resumes after the last one "
+                "that completed (rebuilding an index that an interrupted CREATE INDEX "
+                "CONCURRENTLY left invalid)";
     else if (commit_sent)
         state = "COMMIT was sent, so it may have committed together with its history row: "
                 "keel status on the primary shows which; a rerun of keel migrate is safe either "

@@ -36,15 +36,24 @@ MigrateSummary Migrate(const Connection &conn, const std::filesystem::path &dir,
     MigrationLock lock(conn, options.lock_wait_seconds);
 
     Report report = Analyze(&set, ReadHistory(conn));
-    if (!report.mismatches.empty()) {
-        const Mismatch &m = report.mismatches.front();
+    ServerFeatures features = ProbeFeatures(conn);
+    std::vector<const Mismatch *> real;
+    for (const auto &m : report.mismatches)
+        if (!m.cosmetic)
+            real.push_back(&m);
+        else if (!options.quiet)
+            out << "note: " << m.file->file_name
+                << " changed since it was applied, but only in comments or whitespace (its "
+                   "token stream is the same); keel repair --reason records the new checksum\n";
+    if (!real.empty()) {
+        const Mismatch &m = *real.front();
         std::string msg = m.file->file_name + ": checksum mismatch: recorded " + m.recorded +
                           ", current " + m.file->checksum + " (version " + m.file->version +
-                          " was applied from a different file; applied migrations must not "
-                          "change)";
-        if (report.mismatches.size() > 1)
-            msg += " and " + std::to_string(report.mismatches.size() - 1) +
-                   " more mismatch(es), see keel status";
+                          " was applied from a different file, and not only in comments or "
+                          "whitespace; applied migrations must not change)";
+        if (real.size() > 1)
+            msg +=
+                " and " + std::to_string(real.size() - 1) + " more mismatch(es), see keel status";
         throw CommandError(msg + "; nothing applied (keel repair --reason records an intended "
                                  "edit)");
     }
@@ -130,8 +139,8 @@ MigrateSummary Migrate(const Connection &conn, const std::filesystem::path &dir,
 
     for (const auto *file : report.pending) {
         const auto &retire = retire_by[file->version];
-        auto took =
-            ApplyOne(conn, *file, scripts.at(file->version), retire, summary.applied, options, out);
+        auto took = ApplyOne(conn, *file, scripts.at(file->version), retire, summary.applied,
+                             options, features, out);
         for (const auto *task : retire) {
             out << SupersededLine(*task) << "\n";
             ++summary.superseded;

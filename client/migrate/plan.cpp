@@ -22,10 +22,16 @@ bool Plan(const Connection &conn, const std::filesystem::path &dir, bool json, s
     RequireKeel(conn);
     Report report = Analyze(&set, ReadHistory(conn));
     std::vector<std::string> blockers = set.problems;
+    std::vector<std::string> notes;
     for (const auto &m : report.mismatches)
-        blockers.push_back(m.file->file_name + ": applied with checksum " +
-                           m.recorded.substr(0, 12) + "..., the file now has " +
-                           m.file->checksum.substr(0, 12) + "... (keel repair --reason)");
+        if (m.cosmetic)
+            notes.push_back(m.file->file_name +
+                            ": only comments or whitespace changed since it was applied "
+                            "(not a blocker; keel repair --reason records it)");
+        else
+            blockers.push_back(m.file->file_name + ": applied with checksum " +
+                               m.recorded.substr(0, 12) + "..., the file now has " +
+                               m.file->checksum.substr(0, 12) + "... (keel repair --reason)");
     std::string newest;
     for (const auto &a : report.applied) {
         if (a.missing())
@@ -61,9 +67,13 @@ bool Plan(const Connection &conn, const std::filesystem::path &dir, bool json, s
         nlohmann::json supersede = nlohmann::json::array();
         for (const auto &t : report.to_supersede)
             supersede.push_back({{"version", t.version}, {"by", t.by->version}});
-        out << nlohmann::json{{"database", conn.Target()},        {"server_role", role},
-                              {"applied", report.applied.size()}, {"pending", steps},
-                              {"to_supersede", supersede},        {"blockers", blockers}}
+        out << nlohmann::json{{"database", conn.Target()},
+                              {"server_role", role},
+                              {"applied", report.applied.size()},
+                              {"pending", steps},
+                              {"to_supersede", supersede},
+                              {"blockers", blockers},
+                              {"notes", notes}}
                    .dump(2)
             << "\n";
         return blockers.empty();
@@ -83,6 +93,8 @@ bool Plan(const Connection &conn, const std::filesystem::path &dir, bool json, s
     }
     for (const auto &t : report.to_supersede)
         out << "supersede " << t.version << " by " << t.by->version << "\n";
+    for (const auto &n : notes)
+        out << "NOTE     " << n << "\n";
     for (const auto &b : blockers)
         out << "BLOCKED  " << b << "\n";
     if (steps.empty() && report.to_supersede.empty())

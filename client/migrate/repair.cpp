@@ -6,6 +6,7 @@
 #include "lib/report.hpp"
 #include "lib/server_role.hpp"
 #include "lib/sql_script.hpp"
+#include "lib/token_checksum.hpp"
 #include "migrate/runner.hpp"
 
 namespace keel::client {
@@ -23,7 +24,7 @@ void Repair(const Connection &conn, const std::filesystem::path &dir, const std:
     }
     RequireKeel(conn);
     if (conn.Scalar("SELECT pg_catalog.to_regprocedure('keel.migration_repaired(numeric, text, "
-                    "text, text)') IS NOT NULL") != "t")
+                    "text, text, text)') IS NOT NULL") != "t")
         throw CommandError("repair: the server's keel is older than 0.2.0; run keel install");
     IdentifyTool(conn);
     MigrationLock lock(conn, 60);
@@ -32,10 +33,12 @@ void Repair(const Connection &conn, const std::filesystem::path &dir, const std:
     conn.Exec("BEGIN");
     try {
         for (const auto &m : report.mismatches) {
-            conn.ExecParams("SELECT keel.migration_repaired($1::numeric, $2, $3, $4)",
-                            {m.file->version, m.file->file_name, m.file->checksum, reason});
+            conn.ExecParams("SELECT keel.migration_repaired($1::numeric, $2, $3, $4, $5)",
+                            {m.file->version, m.file->file_name, m.file->checksum, reason,
+                             TokenChecksum(m.file->contents, m.file->directives)});
             out << "repaired " << m.file->file_name << ": checksum " << m.recorded.substr(0, 12)
-                << "... -> " << m.file->checksum.substr(0, 12) << "...\n";
+                << "... -> " << m.file->checksum.substr(0, 12) << "..."
+                << (m.cosmetic ? " (comments or whitespace only)" : "") << "\n";
             ++repaired;
         }
         for (const auto &a : report.applied)

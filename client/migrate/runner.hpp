@@ -46,6 +46,18 @@ class MigrationLock {
     const Connection &conn_;
 };
 
+/*
+ * ServerFeatures: what the server's keel offers beyond 0.1.0, probed once per
+ * run (one query): token checksums (the 5-argument migration_applied) and the
+ * journal of keel:no-transaction files (keel.migration_step), each only when
+ * the role may execute it.
+ */
+struct ServerFeatures {
+    bool token_checksums = false;
+    bool journal = false;
+};
+ServerFeatures ProbeFeatures(const Connection &conn);
+
 /* IdentifyTool sets keel.client_host and keel.tool_version for the session (history columns). */
 void IdentifyTool(const Connection &conn);
 
@@ -88,7 +100,7 @@ std::chrono::steady_clock::duration ApplyOne(const Connection &conn, const Migra
                                              const Script &script,
                                              const std::vector<const SupersedeTask *> &retire,
                                              int applied_before, const MigrateOptions &options,
-                                             std::ostream &out);
+                                             const ServerFeatures &features, std::ostream &out);
 
 /*
  * Rehearse runs every pending transactional file in one transaction and rolls

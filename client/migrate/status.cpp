@@ -23,12 +23,13 @@ bool Status(const Connection &conn, const std::filesystem::path &dir, bool json,
     }
     RequireKeel(conn);
     Report report = Analyze(have_dir ? &set : nullptr, ReadHistory(conn));
+    AddInterrupted(conn, &report);
     std::string role = Probe(conn).Label();
     if (json)
         out << ReportJson(report, conn.Target(), role).dump(2) << "\n";
     else
         PrintReport(out, report, conn.Target(), role);
-    return report.mismatches.empty() && report.problems.empty();
+    return report.RealMismatches() == 0 && report.problems.empty();
 }
 
 } // namespace keel::client

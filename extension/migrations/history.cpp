@@ -16,6 +16,10 @@
  *     keel.migration_applied(version, name, checksum, started_at) -> bigint       KL005
  *     keel.migration_failed(version, name, checksum, started_at, error) -> bigint KL005
  *     keel.migration_superseded(version, name, checksum, superseded_by) -> bigint KL005
+ *   0.2.0 adds migration_reverted (keel down), token checksums, and the
+ *   revision of each row (how many reverts came before it): a version is
+ *   "done" when it has an applied, baselined or superseded row at its
+ *   current revision. The _v2 symbols are 0.2.0's; 0.1.0's stay for its SQL.
  *
  *   Privileges: the writing functions are revoked from PUBLIC; a role that runs
  *   migrations is granted EXECUTE on them. They capture the caller's
@@ -71,6 +75,9 @@ PGDLLEXPORT Datum keel_migration_superseded_v2(PG_FUNCTION_ARGS);
 PGDLLEXPORT Datum keel_migration_failed_v2(PG_FUNCTION_ARGS);
 PGDLLEXPORT Datum keel_migration_baselined(PG_FUNCTION_ARGS);
 PGDLLEXPORT Datum keel_migration_repaired(PG_FUNCTION_ARGS);
+PGDLLEXPORT Datum keel_migration_start_v2(PG_FUNCTION_ARGS);
+PGDLLEXPORT Datum keel_migration_applied_v2(PG_FUNCTION_ARGS);
+PGDLLEXPORT Datum keel_migration_reverted(PG_FUNCTION_ARGS);
 
 PG_FUNCTION_INFO_V1(keel_migration_lock);
 PG_FUNCTION_INFO_V1(keel_migration_unlock);
@@ -82,6 +89,9 @@ PG_FUNCTION_INFO_V1(keel_migration_superseded_v2);
 PG_FUNCTION_INFO_V1(keel_migration_failed_v2);
 PG_FUNCTION_INFO_V1(keel_migration_baselined);
 PG_FUNCTION_INFO_V1(keel_migration_repaired);
+PG_FUNCTION_INFO_V1(keel_migration_start_v2);
+PG_FUNCTION_INFO_V1(keel_migration_applied_v2);
+PG_FUNCTION_INFO_V1(keel_migration_reverted);
 }
 
 /* MigrationLockTag fills tag with keel's migration lock of this database. */
@@ -204,6 +214,7 @@ static char *ArgVersion(FunctionCallInfo fcinfo, int argno, const char *argname)
 }
 
 static void CheckFileName(const char *name, const char *version);
+static void RequireApplied(const char *version, const char *what, const char *hint);
 
 /*
  * ArgName returns the migration name: 22004 NULL (unless nullable), 22023
@@ -316,7 +327,16 @@ static TimestampTz ArgStartedAt(FunctionCallInfo fcinfo, int argno) {
  *   Rule: at most one applied-or-superseded row per version; a version is
  *   never applied twice and a superseded version is never applied (seed 000).
  */
-static void CheckNotDone(const char *version, const char *checksum, const char *action) {
+/*
+ * kCurrentRevision is, in SQL, the revision a new row of version $1 gets: how
+ * many times the version was reverted (keel down) before. 0.2.0 only.
+ */
+#define KEEL_CURRENT_REVISION                                                                      \
+    "(SELECT pg_catalog.count(*)::integer FROM keel.migration_history r "                          \
+    " WHERE r.version OPERATOR(pg_catalog.=) $1::pg_catalog.numeric "                              \
+    "   AND r.status OPERATOR(pg_catalog.=) 'reverted')"
+
+static void CheckNotDone(const char *version, const char *checksum, const char *action, bool v2) {
     Oid argtypes[1] = {TEXTOID};
     Datum values[1] = {CStringGetTextDatum(version)};
     const char *query = "SELECT status, name, checksum, superseded_by::pg_catalog.text "
@@ -325,12 +345,20 @@ static void CheckNotDone(const char *version, const char *checksum, const char *
                         "  AND status OPERATOR(pg_catalog.=) ANY (ARRAY['applied', 'superseded', "
                         "'baselined']) "
                         "ORDER BY id LIMIT 1";
+    const char *query_v2 = "SELECT status, name, checksum, superseded_by::pg_catalog.text "
+                           "FROM keel.migration_history "
+                           "WHERE version OPERATOR(pg_catalog.=) $1::pg_catalog.numeric "
+                           "  AND status OPERATOR(pg_catalog.=) ANY (ARRAY['applied', "
+                           "'superseded', 'baselined']) "
+                           "  AND revision OPERATOR(pg_catalog.=) " KEEL_CURRENT_REVISION " "
+                           "ORDER BY id LIMIT 1";
     char *status;
     char *name;
     char *recorded;
     char *superseded_by;
 
-    if (SPI_execute_with_args(query, 1, argtypes, values, NULL, true, 1) != SPI_OK_SELECT)
+    if (SPI_execute_with_args(v2 ? query_v2 : query, 1, argtypes, values, NULL, true, 1) !=
+        SPI_OK_SELECT)
         elog(ERROR, "keel: cannot read keel.migration_history");
     if (SPI_processed == 0)
         return;
@@ -384,16 +412,17 @@ typedef struct HistoryDetail {
     int error_line; /* 0: not given */
     const char *error_statement;
     const char *reason;
+    const char *token_checksum; /* SHA-256 of the file's token stream (cosmetic edits) */
 } HistoryDetail;
 
 static int64 InsertHistoryRow(Oid caller, const char *version, const char *name,
                               const char *checksum, const char *status, TimestampTz *started_at,
                               const char *error, const char *superseded_by,
                               const HistoryDetail *detail) {
-    Oid argtypes[12] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TIMESTAMPTZOID,
-                        TEXTOID, TEXTOID, TEXTOID, INT4OID, TEXTOID, TEXTOID};
-    Datum values[12];
-    char nulls[12] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', 'n', 'n', 'n', 'n'};
+    Oid argtypes[13] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TIMESTAMPTZOID, TEXTOID,
+                        TEXTOID, TEXTOID, INT4OID, TEXTOID, TEXTOID, TEXTOID};
+    Datum values[13];
+    char nulls[13] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', 'n', 'n', 'n', 'n', 'n'};
     const char *query =
         detail == NULL
             ? "INSERT INTO keel.migration_history "
@@ -405,11 +434,12 @@ static int64 InsertHistoryRow(Oid caller, const char *version, const char *name,
               "RETURNING id"
             : "INSERT INTO keel.migration_history "
               "  (version, name, checksum, status, applied_by, started_at, finished_at, error, "
-              "   superseded_by, sqlstate, error_line, error_statement, reason) "
+              "   superseded_by, sqlstate, error_line, error_statement, reason, token_checksum, "
+              "   revision) "
               "VALUES ($1::pg_catalog.numeric, $2, $3, $4, $5::pg_catalog.name, "
               "        COALESCE($6, pg_catalog.clock_timestamp()), "
               "        pg_catalog.clock_timestamp(), $7, $8::pg_catalog.numeric, $9, $10, $11, "
-              "        $12) "
+              "        $12, $13, " KEEL_CURRENT_REVISION ") "
               "RETURNING id";
     Oid table_owner;
     Oid namespace_id;
@@ -474,6 +504,10 @@ static int64 InsertHistoryRow(Oid caller, const char *version, const char *name,
             values[11] = CStringGetTextDatum(detail->reason);
             nulls[11] = ' ';
         }
+        if (detail->token_checksum != NULL) {
+            values[12] = CStringGetTextDatum(detail->token_checksum);
+            nulls[12] = ' ';
+        }
     }
 
     /*
@@ -487,7 +521,7 @@ static int64 InsertHistoryRow(Oid caller, const char *version, const char *name,
     (void)set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET, PGC_S_SESSION,
                             GUC_ACTION_SAVE, true, 0, false);
 
-    rc = SPI_execute_with_args(query, detail == NULL ? 8 : 12, argtypes, values, nulls, false, 1);
+    rc = SPI_execute_with_args(query, detail == NULL ? 8 : 13, argtypes, values, nulls, false, 1);
     if (rc != SPI_OK_INSERT_RETURNING || SPI_processed != 1)
         elog(ERROR, "keel: insert into keel.migration_history failed: %s",
              SPI_result_code_string(rc));
@@ -508,7 +542,7 @@ static int64 InsertHistoryRow(Oid caller, const char *version, const char *name,
  *   version is already applied (DETAIL: recorded and requested checksum) or
  *   superseded.
  */
-Datum keel_migration_start(PG_FUNCTION_ARGS) {
+static Datum StartMigration(FunctionCallInfo fcinfo, bool v2) {
     keel::RequireWritable("keel.migration_start()");
     char *version = ArgVersion(fcinfo, 0, "version");
     char *name = ArgName(fcinfo, 1, false, version);
@@ -516,9 +550,21 @@ Datum keel_migration_start(PG_FUNCTION_ARGS) {
 
     (void)name;
     SPI_connect();
-    CheckNotDone(version, checksum, "start");
+    CheckNotDone(version, checksum, "start", v2);
     SPI_finish();
     PG_RETURN_TIMESTAMPTZ(GetCurrentTimestamp());
+}
+
+Datum keel_migration_start(PG_FUNCTION_ARGS) {
+    return StartMigration(fcinfo, false);
+}
+
+/*
+ * keel.migration_start, 0.2.0: as 0.1.0's, and a version reverted by keel
+ * down (a 'reverted' row after its applied row) may start again.
+ */
+Datum keel_migration_start_v2(PG_FUNCTION_ARGS) {
+    return StartMigration(fcinfo, true);
 }
 
 /*
@@ -541,9 +587,75 @@ Datum keel_migration_applied(PG_FUNCTION_ARGS) {
     int64 id;
 
     SPI_connect();
-    CheckNotDone(version, checksum, "record as applied");
+    CheckNotDone(version, checksum, "record as applied", false);
     id =
         InsertHistoryRow(caller, version, name, checksum, "applied", &started_at, NULL, NULL, NULL);
+    SPI_finish();
+    PG_RETURN_INT64(id);
+}
+
+/*
+ * ArgTokenChecksum returns the optional token_checksum argument argno (NULL
+ * when absent or NULL): 64 lowercase hex digits, the SHA-256 of the file's
+ * token stream without comments and whitespace (keel's client computes it
+ * with libpg_query's scanner), so a later edit of only comments or
+ * whitespace is told apart from a real change. Errors: 22023 malformed.
+ */
+static char *ArgTokenChecksum(FunctionCallInfo fcinfo, int argno) {
+    if (PG_NARGS() <= argno || PG_ARGISNULL(argno))
+        return NULL;
+    return ArgChecksum(fcinfo, argno, true);
+}
+
+/*
+ * keel.migration_applied(version, name, checksum, started_at
+ *                        [, token_checksum text]) -> bigint, 0.2.0: as
+ *   0.1.0's, on the version's current revision (after a keel down the
+ *   version may be applied again), with the token checksum when given.
+ *   Errors: those of 0.1.0's; 22023 a malformed token_checksum.
+ */
+Datum keel_migration_applied_v2(PG_FUNCTION_ARGS) {
+    keel::RequireWritable("keel.migration_applied()");
+    Oid caller = GetUserId();
+    char *version = ArgVersion(fcinfo, 0, "version");
+    char *name = ArgName(fcinfo, 1, false, version);
+    char *checksum = ArgChecksum(fcinfo, 2, false);
+    TimestampTz started_at = ArgStartedAt(fcinfo, 3);
+    HistoryDetail detail = {NULL, 0, NULL, NULL, ArgTokenChecksum(fcinfo, 4)};
+
+    SPI_connect();
+    CheckNotDone(version, checksum, "record as applied", true);
+    int64 id = InsertHistoryRow(caller, version, name, checksum, "applied", &started_at, NULL, NULL,
+                                &detail);
+    SPI_finish();
+    PG_RETURN_INT64(id);
+}
+
+/*
+ * keel.migration_reverted(version numeric, name text, checksum text,
+ *                         started_at timestamptz) -> bigint, 0.2.0: records
+ *   that keel down ran the version's down file (name, its <version>_<slug>
+ *   .down.sql, and checksum) and that the version is no longer applied; a
+ *   later keel migrate applies it again as a new revision. Call it inside
+ *   the down file's transaction. Returns the history id.
+ *   Errors: 22004/22023 as keel.migration_applied; 22023 the version is not
+ *   applied (or baselined) at its current revision. Rule: issue 12 (keel
+ *   down), golang-migrate's and dbmate's down migrations.
+ */
+Datum keel_migration_reverted(PG_FUNCTION_ARGS) {
+    keel::RequireWritable("keel.migration_reverted()");
+    Oid caller = GetUserId();
+    char *version = ArgVersion(fcinfo, 0, "version");
+    char *name = ArgName(fcinfo, 1, false, version);
+    char *checksum = ArgChecksum(fcinfo, 2, false);
+    TimestampTz started_at = ArgStartedAt(fcinfo, 3);
+    HistoryDetail detail = {NULL, 0, NULL, NULL, NULL};
+
+    SPI_connect();
+    RequireApplied(version, psprintf("cannot revert migration %s", version),
+                   "Only an applied migration can be reverted; keel status lists them.");
+    int64 id = InsertHistoryRow(caller, version, name, checksum, "reverted", &started_at, NULL,
+                                NULL, &detail);
     SPI_finish();
     PG_RETURN_INT64(id);
 }
@@ -605,7 +717,9 @@ static void RequireApplied(const char *version, const char *what, const char *hi
     if (SPI_execute_with_args("SELECT 1 FROM keel.migration_history "
                               "WHERE version OPERATOR(pg_catalog.=) $1::pg_catalog.numeric "
                               "AND status OPERATOR(pg_catalog.=) ANY (ARRAY['applied', "
-                              "'baselined']) LIMIT 1",
+                              "'baselined']) "
+                              "AND revision OPERATOR(pg_catalog.=) " KEEL_CURRENT_REVISION
+                              " LIMIT 1",
                               1, argtypes, values, NULL, true, 1) != SPI_OK_SELECT)
         elog(ERROR, "keel: cannot read keel.migration_history");
     if (SPI_processed == 0)
@@ -640,13 +754,14 @@ static Datum RecordSupersede(FunctionCallInfo fcinfo, bool require_applied) {
         ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
                         errmsg("migration %s cannot supersede itself", version)));
     SPI_connect();
-    CheckNotDone(version, checksum, "supersede");
+    CheckNotDone(version, checksum, "supersede", require_applied);
     if (require_applied)
         RequireApplied(superseded_by, psprintf("cannot supersede migration %s", version),
                        "Record the superseding migration as applied first; keel migrate does "
                        "both in one transaction.");
+    HistoryDetail detail = {NULL, 0, NULL, NULL, NULL};
     int64 id = InsertHistoryRow(caller, version, name, checksum, "superseded", NULL, NULL,
-                                superseded_by, NULL);
+                                superseded_by, require_applied ? &detail : NULL);
     SPI_finish();
     PG_RETURN_INT64(id);
 }
@@ -662,6 +777,8 @@ static Datum RecordSupersede(FunctionCallInfo fcinfo, bool require_applied) {
 Datum keel_migration_failed_v2(PG_FUNCTION_ARGS) {
     return RecordFailure(fcinfo, true);
 }
+/* (0.2.0's 5-argument keel.migration_failed is bound to this symbol too: it
+ * writes the 0.2.0 row, on the version's current revision.) */
 
 /*
  * RecordFailure is keel.migration_failed: the 5-argument form, and with
@@ -683,7 +800,9 @@ static Datum RecordFailure(FunctionCallInfo fcinfo, bool detailed) {
     if (error[0] == '\0')
         ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
                         errmsg("migration error must not be empty")));
-    HistoryDetail detail = {NULL, 0, NULL, NULL};
+    HistoryDetail detail = {NULL, 0, NULL, NULL, NULL};
+    bool v2 = detailed;
+    detailed = detailed && PG_NARGS() > 5;
     if (detailed) {
         detail.sqlstate = OptText(fcinfo, 5, 5);
         if (detail.sqlstate != NULL) {
@@ -705,16 +824,16 @@ static Datum RecordFailure(FunctionCallInfo fcinfo, bool detailed) {
         detail.error_statement = OptText(fcinfo, 7, 8192);
     }
     SPI_connect();
-    CheckNotDone(version, checksum, "record a failure of");
-    /* the 5-argument form writes only 0.1.0's columns */
+    CheckNotDone(version, checksum, "record a failure of", v2);
+    /* 0.1.0's function writes only 0.1.0's columns */
     int64 id = InsertHistoryRow(caller, version, name, checksum, "failed", &started_at, error, NULL,
-                                detailed ? &detail : NULL);
+                                v2 ? &detail : NULL);
     SPI_finish();
     PG_RETURN_INT64(id);
 }
 
 /*
- * keel.migration_baselined(version, name, checksum) -> bigint: records a
+ * keel.migration_baselined(version, name, checksum [, token_checksum]) -> bigint: records a
  * migration whose change the database already holds (it existed before
  * keel) as baselined: it counts as applied and is never run. keel baseline
  * VERSION records every file up to VERSION. Errors: 22004/22023 as
@@ -728,8 +847,8 @@ Datum keel_migration_baselined(PG_FUNCTION_ARGS) {
     char *name = ArgName(fcinfo, 1, false, version);
     char *checksum = ArgChecksum(fcinfo, 2, false);
     SPI_connect();
-    CheckNotDone(version, checksum, "baseline");
-    HistoryDetail detail = {NULL, 0, NULL, NULL};
+    CheckNotDone(version, checksum, "baseline", true);
+    HistoryDetail detail = {NULL, 0, NULL, NULL, ArgTokenChecksum(fcinfo, 3)};
     int64 id =
         InsertHistoryRow(caller, version, name, checksum, "baselined", NULL, NULL, NULL, &detail);
     SPI_finish();
@@ -737,7 +856,7 @@ Datum keel_migration_baselined(PG_FUNCTION_ARGS) {
 }
 
 /*
- * keel.migration_repaired(version, name, checksum, reason) -> bigint: for an
+ * keel.migration_repaired(version, name, checksum, reason [, token_checksum]) -> bigint: for an
  * applied (or baselined) version, records the file as it is now: its new
  * checksum, or NULL name and checksum when the file is gone. The latest
  * repaired row is what keel compares the folder with from then on; the
@@ -766,7 +885,7 @@ Datum keel_migration_repaired(PG_FUNCTION_ARGS) {
     SPI_connect();
     RequireApplied(version, psprintf("cannot repair migration %s", version),
                    "Only an applied migration can be repaired; a pending one just runs.");
-    HistoryDetail detail = {NULL, 0, NULL, reason};
+    HistoryDetail detail = {NULL, 0, NULL, reason, ArgTokenChecksum(fcinfo, 4)};
     int64 id =
         InsertHistoryRow(caller, version, name, checksum, "repaired", NULL, NULL, NULL, &detail);
     SPI_finish();

@@ -20,18 +20,33 @@ SELECT count(*) AS history_rows FROM keel.migration_history;
 SELECT keel.migration_lock();
 -- taking it again in the same session is a no-op, not a second hold
 SELECT keel.migration_lock();
-SELECT locktype, classid, objid, objsubid, mode, granted
+-- the key's second half is keel.migration_lock_state's, which only keel reads
+SELECT locktype, classid, objid::text::bigint = (SELECT lock_key::bigint & 4294967295
+                                                   FROM keel.migration_lock_state) AS keels_key,
+       objsubid, mode, granted
   FROM pg_locks
  WHERE locktype = 'advisory' AND pid = pg_backend_pid();
+SELECT holder_pid = pg_backend_pid() AS recorded_holder, since IS NOT NULL AS since_known
+  FROM keel.migration_lock_state;
 SELECT keel.migration_unlock() AS released;
 -- nothing held any more: false, and no warning
 SELECT keel.migration_unlock() AS released_again;
 SELECT count(*) AS advisory_locks_held
   FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid();
--- the lock is the same as pg_try_advisory_lock(1801807212, 1)
+-- 0.1.0's fixed key (1801807212, 1) is no longer keel's lock: holding it by
+-- hand blocks nothing (a squatter on the current key is moved away from:
+-- tests/integration/migrate_lock_test.cpp, two sessions)
+SELECT pg_advisory_lock(1801807212, 1) AS squatting_old_key;
 SELECT keel.migration_lock();
-SELECT pg_advisory_unlock(1801807212, 1) AS same_lock;
-SELECT keel.migration_unlock() AS released_after_manual_unlock;
+SELECT keel.migration_unlock() AS released;
+SELECT pg_advisory_unlock(1801807212, 1) AS squatter_released;
+-- an ordinary role may neither take the lock nor read its key
+CREATE ROLE regress_keel_squatter;
+SET ROLE regress_keel_squatter;
+SELECT keel.migration_lock();
+SELECT lock_key FROM keel.migration_lock_state;
+RESET ROLE;
+DROP ROLE regress_keel_squatter;
 
 --
 -- The happy path: start, then applied inside the migration's transaction.
@@ -163,7 +178,8 @@ SELECT count(*) AS rows_for_version_7 FROM keel.migration_history WHERE version 
 --
 CREATE ROLE regress_keel_migrator;
 CREATE ROLE regress_keel_bystander;
-GRANT EXECUTE ON FUNCTION keel.migration_applied(numeric, text, text, timestamptz),
+GRANT EXECUTE ON FUNCTION keel.migration_lock(), keel.migration_unlock(),
+                          keel.migration_applied(numeric, text, text, timestamptz),
                           keel.migration_failed(numeric, text, text, timestamptz, text),
                           keel.migration_superseded(numeric, text, text, numeric)
    TO regress_keel_migrator;
@@ -239,11 +255,43 @@ SELECT version, name, left(checksum, 8) AS checksum, status, reason
 INSERT INTO keel.migration_history (version, name, checksum, status, applied_by, started_at, finished_at)
 VALUES (1, '0001_base.sql', repeat('a', 64), 'applied', current_user, now(), now());
 
+--
+-- 0.2.0: token checksums, keel down (reverted, revisions), the journal of
+-- keel:no-transaction files.
+--
+SELECT keel.migration_applied(30, '0030_tok.sql', repeat('3', 64), clock_timestamp(), repeat('4', 64)) > 0 AS recorded;
+SELECT keel.migration_applied(31, '0031_tok.sql', repeat('3', 64), clock_timestamp(), 'not hex');
+SELECT token_checksum = repeat('4', 64) AS token_kept, revision FROM keel.migration_history WHERE version = 30;
+-- a revert needs an applied version, and makes it pending again
+SELECT keel.migration_reverted(32, '0032_x.down.sql', repeat('5', 64), clock_timestamp());
+SELECT keel.migration_reverted(30, '0030_tok.down.sql', repeat('5', 64), clock_timestamp()) > 0 AS reverted;
+SELECT keel.migration_reverted(30, '0030_tok.down.sql', repeat('5', 64), clock_timestamp());
+SELECT keel.migration_reverted(30, '0031_tok.down.sql', repeat('5', 64), clock_timestamp());
+SELECT keel.migration_start(30, '0030_tok.sql', repeat('3', 64)) IS NOT NULL AS may_start_again;
+SELECT keel.migration_applied(30, '0030_tok.sql', repeat('3', 64), clock_timestamp()) > 0 AS reapplied;
+SELECT keel.migration_applied(30, '0030_tok.sql', repeat('3', 64), clock_timestamp());
+SELECT version, name, status, revision FROM keel.migration_history WHERE version = 30 ORDER BY id;
+-- the journal: one row per completed statement of an attempt
+SELECT keel.migration_step(40, '2026-01-01', 1, 3, repeat('6', 64));
+SELECT keel.migration_step(40, '2026-01-01', 2, 9, repeat('7', 64));
+SELECT keel.migration_step(40, '2026-01-01', 2, 9, repeat('7', 64));
+SELECT keel.migration_step(40, '2026-01-01', 0, 9, repeat('7', 64));
+SELECT keel.migration_step(40, '2026-01-01', 3, 9, 'x');
+SELECT keel.migration_step(40, 'infinity', 3, 9, repeat('7', 64));
+SELECT keel.migration_step(30, '2026-01-01', 1, 1, repeat('7', 64));
+SELECT version, step, line FROM keel.migration_steps ORDER BY step;
+SET ROLE regress_keel_bystander;
+SELECT keel.migration_step(40, '2026-01-01', 3, 9, repeat('7', 64));
+SELECT count(*) AS journal_readable FROM keel.migration_steps;
+RESET ROLE;
+DELETE FROM keel.migration_steps;
+
 -- Clean up (the extension stays for the tests that follow; the temp table
 -- goes with the session).
 SELECT keel.migration_unlock() AS released;
 DELETE FROM keel.migration_history;
-REVOKE EXECUTE ON FUNCTION keel.migration_applied(numeric, text, text, timestamptz),
+REVOKE EXECUTE ON FUNCTION keel.migration_lock(), keel.migration_unlock(),
+                           keel.migration_applied(numeric, text, text, timestamptz),
                            keel.migration_failed(numeric, text, text, timestamptz, text),
                            keel.migration_superseded(numeric, text, text, numeric)
   FROM regress_keel_migrator;
