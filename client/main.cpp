@@ -268,6 +268,25 @@ int main(int argc, char **argv) {
     } catch (const CLI::Success &e) {
         return app.exit(e);
     } catch (const CLI::ParseError &e) {
+        /* name an unknown command rather than "a subcommand is required" */
+        for (int i = 1; i < argc; ++i) {
+            std::string arg = argv[i];
+            if (arg == "--db") {
+                ++i;
+                continue;
+            }
+            if (arg.rfind("-", 0) == 0)
+                continue;
+            bool known = false;
+            for (const CLI::App *sub : app.get_subcommands({}))
+                known = known || sub->check_name(arg);
+            if (!known) {
+                std::cerr << "keel: unknown command \"" << arg
+                          << "\" (keel --help lists the commands)" << std::endl;
+                return 2;
+            }
+            break;
+        }
         app.exit(e);
         return 2;
     }
