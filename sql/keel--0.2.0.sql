@@ -1297,11 +1297,13 @@ $hold$;
 REVOKE ALL ON FUNCTION keel.hold_credits(uuid, text, bigint, timestamptz, text) FROM PUBLIC;
 COMMENT ON FUNCTION keel.hold_credits(uuid, text, bigint, timestamptz, text) IS 'reserve credits until settled, released or expired; returns the hold id';
 
--- keel.credit_close_hold(hold, settle_amount, new_state) -> bigint: the
--- common part of settle, release and expiry. Locks the balance, then the
--- hold; releases the whole hold, consumes settle_amount (burning grants),
--- and returns the credits available after it.
-CREATE FUNCTION keel.credit_close_hold(hold uuid, settle_amount bigint, new_state text)
+-- keel.credit_close_hold(hold, settle_amount, new_state, hold_account) ->
+-- bigint: the common part of settle, release and expiry. Locks the balance,
+-- then the hold; releases the whole hold, consumes settle_amount (burning
+-- grants), and returns the credits available after it. With hold_account
+-- the hold is looked up by (account, hold), so under Citus the call stays on
+-- the account's shard; a hold of another account "does not exist".
+CREATE FUNCTION keel.credit_close_hold(hold uuid, settle_amount bigint, new_state text, hold_account uuid)
 RETURNS bigint
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
@@ -1311,7 +1313,12 @@ DECLARE
     b keel.credit_balances;
     burned bigint := 0;
 BEGIN
-    SELECT * INTO h FROM keel.credit_holds x WHERE x.hold OPERATOR(pg_catalog.=) credit_close_hold.hold;
+    IF hold_account IS NULL THEN
+        SELECT * INTO h FROM keel.credit_holds x WHERE x.hold OPERATOR(pg_catalog.=) credit_close_hold.hold;
+    ELSE
+        SELECT * INTO h FROM keel.credit_holds x
+         WHERE x.account OPERATOR(pg_catalog.=) hold_account AND x.hold OPERATOR(pg_catalog.=) credit_close_hold.hold;
+    END IF;
     IF NOT FOUND THEN
         RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = 'hold does not exist',
             DETAIL = pg_catalog.format('No hold has the id %s.', hold);
@@ -1367,7 +1374,7 @@ BEGIN
     RETURN b.allocated OPERATOR(pg_catalog.-) b.used OPERATOR(pg_catalog.-) b.held;
 END
 $close$;
-REVOKE ALL ON FUNCTION keel.credit_close_hold(uuid, bigint, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION keel.credit_close_hold(uuid, bigint, text, uuid) FROM PUBLIC;
 
 -- keel.settle_hold(hold, amount) -> bigint: consumes amount (0 up to the
 -- held amount) of an open, unexpired hold, releases the rest, and returns
@@ -1382,7 +1389,7 @@ SET search_path = pg_catalog, pg_temp
 AS $settle$
 BEGIN
     PERFORM keel.require_writable('keel.settle_hold()');
-    RETURN keel.credit_close_hold(hold, amount, 'settled');
+    RETURN keel.credit_close_hold(hold, amount, 'settled', NULL);
 END
 $settle$;
 REVOKE ALL ON FUNCTION keel.settle_hold(uuid, bigint) FROM PUBLIC;
@@ -1397,7 +1404,7 @@ SET search_path = pg_catalog, pg_temp
 AS $release$
 BEGIN
     PERFORM keel.require_writable('keel.release_hold()');
-    PERFORM keel.credit_close_hold(hold, NULL, 'released');
+    PERFORM keel.credit_close_hold(hold, NULL, 'released', NULL);
 END
 $release$;
 REVOKE ALL ON FUNCTION keel.release_hold(uuid) FROM PUBLIC;
@@ -1417,11 +1424,11 @@ DECLARE
     n integer := 0;
 BEGIN
     PERFORM keel.require_writable('keel.expire_holds()');
-    FOR h IN SELECT x.hold FROM keel.credit_holds x
+    FOR h IN SELECT x.hold, x.account FROM keel.credit_holds x
               WHERE x.state OPERATOR(pg_catalog.=) 'open' AND x.expires_at OPERATOR(pg_catalog.<=) pg_catalog.now()
               ORDER BY x.account, x.credit_type, x.hold LOOP
         BEGIN
-            PERFORM keel.credit_close_hold(h.hold, NULL, 'expired');
+            PERFORM keel.credit_close_hold(h.hold, NULL, 'expired', h.account);
             n := n OPERATOR(pg_catalog.+) 1;
         EXCEPTION WHEN object_not_in_prerequisite_state THEN
             NULL; -- closed meanwhile by its owner
@@ -1978,3 +1985,45 @@ END
 $step$;
 COMMENT ON FUNCTION keel.migration_step(numeric, timestamptz, integer, integer, text) IS 'journal one completed statement of a keel:no-transaction migration';
 REVOKE ALL ON FUNCTION keel.migration_step(numeric, timestamptz, integer, integer, text) FROM PUBLIC;
+
+/* ---------------------------------------------------------------------------
+ * Credits, 0.2.0: hold calls routed by account
+ * ------------------------------------------------------------------------- */
+
+-- keel.settle_hold(account, hold, amount) / keel.release_hold(account, hold):
+-- as settle_hold(hold, amount) and release_hold(hold), with the hold looked
+-- up by (account, hold). Under Citus (docs/scale-out.md) they are delegated
+-- to the account's shard and touch nothing else; the one-argument forms
+-- must search every shard for the hold. A hold of another account is
+-- reported as not existing (22023), so a caller learns nothing of it.
+CREATE FUNCTION keel.settle_hold(account uuid, hold uuid, amount bigint)
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $settle$
+BEGIN
+    PERFORM keel.require_writable('keel.settle_hold()');
+    IF account IS NULL THEN
+        RAISE EXCEPTION USING ERRCODE = '22004', MESSAGE = 'account must not be null';
+    END IF;
+    RETURN keel.credit_close_hold(hold, amount, 'settled', account);
+END
+$settle$;
+REVOKE ALL ON FUNCTION keel.settle_hold(uuid, uuid, bigint) FROM PUBLIC;
+COMMENT ON FUNCTION keel.settle_hold(uuid, uuid, bigint) IS 'settle a hold of this account (single-shard under Citus); returns credits available';
+
+CREATE FUNCTION keel.release_hold(account uuid, hold uuid)
+RETURNS void
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $release$
+BEGIN
+    PERFORM keel.require_writable('keel.release_hold()');
+    IF account IS NULL THEN
+        RAISE EXCEPTION USING ERRCODE = '22004', MESSAGE = 'account must not be null';
+    END IF;
+    PERFORM keel.credit_close_hold(hold, NULL, 'released', account);
+END
+$release$;
+REVOKE ALL ON FUNCTION keel.release_hold(uuid, uuid) FROM PUBLIC;
+COMMENT ON FUNCTION keel.release_hold(uuid, uuid) IS 'release all of a hold of this account (single-shard under Citus)';

@@ -82,7 +82,9 @@ void GrantCredits(const Connection &conn, const std::vector<std::string> &roles,
                                        "text[], text, boolean)",
                                        "keel.hold_credits(uuid, text, bigint, timestamptz, text)",
                                        "keel.settle_hold(uuid, bigint)",
-                                       "keel.release_hold(uuid)"};
+                                       "keel.settle_hold(uuid, uuid, bigint)",
+                                       "keel.release_hold(uuid)",
+                                       "keel.release_hold(uuid, uuid)"};
     static const char *const kAdmin[] = {
         "keel.allocate_plan_credits(uuid, text, bigint)",
         "keel.verify_credits()",

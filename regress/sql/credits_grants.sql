@@ -118,6 +118,21 @@ SELECT keel.release_hold(:'h2');
 SELECT keel.release_hold(:'h2');
 SELECT keel.settle_hold(:'h2', 1);
 \echo SQLSTATE :LAST_ERROR_SQLSTATE
+-- the account-routed forms (single-shard under Citus): another account's
+-- hold does not exist for the caller
+SELECT keel.hold_credits(:a, 'email', 30, :'exp') AS h5 \gset
+SELECT keel.settle_hold(:other, :'h5', 5);
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+SELECT keel.release_hold(:other, :'h5');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+SELECT keel.settle_hold(NULL, :'h5', 5);
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+SELECT keel.settle_hold(:a, :'h5', 5) AS available;
+SELECT keel.release_hold(:a, :'h5');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+SELECT keel.hold_credits(:a, 'email', 30, :'exp') AS h6 \gset
+SELECT keel.release_hold(:a, :'h6');
+SELECT state, amount, settled FROM keel.credit_holds WHERE hold IN (:'h5', :'h6') ORDER BY amount, state;
 -- expiry
 SELECT keel.hold_credits(:a, 'email', 40, :'exp') AS h3 \gset
 UPDATE keel.credit_holds SET expires_at = now() - interval '1 second' WHERE hold = :'h3';
