@@ -3,13 +3,14 @@
  *   The keel command line (CLI only; the work is in client/lib):
  *     keel [--db CONNINFO|URI] install [--grant-credits ROLE]... [--grant-credits-admin ROLE]...
  *                                      [--grant-migrations ROLE]...
- *     keel [--db ...] migrate --dir DIR
+ *     keel [--db ...] migrate --dir DIR [--backup [--restore-on-failure]] [...]
  *     keel [--db ...] status [--dir DIR] [--json]
  *     keel new SLUG [--dir DIR]
  *     keel [--db ...] rehearse --dir DIR
  *     keel [--db ...] backup [--backup-dir DIR]
  *     keel backups [--backup-dir DIR] [--json]
- *     keel [--db ...] restore ID --into NEW_DB [--backup-dir DIR]
+ *     keel [--db ...] restore ID --into NEW_DB | --replace DATABASE [--lock-timeout MS]
+ *                               [--backup-dir DIR]
  *     keel [--db ...] baseline VERSION --dir DIR
  *     keel [--db ...] repair --dir DIR --reason TEXT
  *     keel [--db ...] validate [--json]
@@ -151,8 +152,14 @@ int main(int argc, char **argv) {
     migrate->add_flag("--dry-run", migrate_options.dry_run,
                       "rehearse: run the pending files in one transaction, then roll it back");
     bool migrate_backup = false;
-    migrate->add_flag("--backup", migrate_backup,
-                      "pg_dump a backup first when something is pending (keel backup)");
+    auto *backup_flag =
+        migrate->add_flag("--backup", migrate_backup,
+                          "pg_dump a backup first when something is pending (keel backup)");
+    migrate
+        ->add_flag("--restore-on-failure", migrate_options.restore_on_failure,
+                   "with --backup: when a migration fails after this run committed something, "
+                   "restore the backup in place (keel restore --replace)")
+        ->needs(backup_flag);
 
     std::string status_dir;
     bool status_json = false;
@@ -183,11 +190,22 @@ int main(int argc, char **argv) {
     backups->add_option("--backup-dir", backup_dir, "folder of backups");
     backups->add_flag("--json", backups_json, "print a JSON report");
     CLI::App *restore = app.add_subcommand(
-        "restore", "verify a backup's checksum and restore it into a new database");
+        "restore", "verify a backup's checksum, then restore it into a new database (--into) or "
+                   "replace the current database's contents with it (--replace)");
     restore->add_option("id", restore_id, "backup id (keel backups)")->required();
-    restore->add_option("--into", restore_into, "new database to create and restore into")
-        ->required();
-    restore->add_option("--backup-dir", backup_dir, "folder of backups");
+    keel::client::RestoreInPlaceOptions replace_options;
+    auto *into_opt =
+        restore->add_option("--into", restore_into, "new database to create and restore into");
+    auto *replace_opt = restore->add_option(
+        "--replace", replace_options.confirm_database,
+        "replace the contents of the database --db connects to, which you name here to "
+        "confirm (superuser; one transaction; keeps keel, its audit and credits)");
+    into_opt->excludes(replace_opt);
+    restore->add_option("--lock-timeout", replace_options.lock_timeout_ms,
+                        "with --replace: milliseconds to wait for a table lock another session "
+                        "holds before giving up, changing nothing (default 10000)");
+    restore->add_option("--backup-dir", backup_dir,
+                        "folder of backups (default $KEEL_BACKUP_DIR, else keel-backups)");
 
     std::string baseline_dir, baseline_version, repair_dir, repair_reason;
     CLI::App *baseline = app.add_subcommand(
@@ -291,6 +309,12 @@ int main(int argc, char **argv) {
         return 2;
     }
 
+    if (*restore && restore_into.empty() && replace_options.confirm_database.empty()) {
+        std::cerr << "keel: restore: pass --into NEW_DB (a new database) or --replace DATABASE "
+                     "(replace the contents of the database --db connects to, named to confirm)"
+                  << std::endl;
+        return 2;
+    }
     if (*lint)
         return RunLint(lint_paths, lint_format, lint_rules, lint_list);
     if (*new_cmd) {
@@ -324,7 +348,11 @@ int main(int argc, char **argv) {
         } else if (*backup) {
             keel::client::Backup(conn, backup_dir, std::cout);
         } else if (*restore) {
-            keel::client::Restore(conn, backup_dir, restore_id, restore_into, std::cout);
+            if (!replace_options.confirm_database.empty())
+                keel::client::RestoreInPlace(conn, backup_dir, restore_id, replace_options,
+                                             std::cout);
+            else
+                keel::client::Restore(conn, backup_dir, restore_id, restore_into, std::cout);
         } else if (*baseline) {
             keel::client::Baseline(conn, baseline_dir, baseline_version, std::cout);
         } else if (*repair) {

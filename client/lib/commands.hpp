@@ -107,6 +107,11 @@ struct MigrateOptions {
     std::string backup_dir;
     /* --dry-run: rehearse the pending files in one transaction, then roll it back */
     bool dry_run = false;
+    /* --restore-on-failure (needs --backup): when a migration fails after this run committed
+     * something (an earlier file, a superseded record, or statements of a keel:no-transaction
+     * file), restore the run's backup in place (RestoreInPlace), then fail with the original
+     * error plus "restored backup ID" */
+    bool restore_on_failure = false;
 };
 
 MigrateSummary Migrate(const Connection &conn, const std::filesystem::path &dir, std::ostream &out,
@@ -181,6 +186,43 @@ void Backups(const std::filesystem::path &dir, bool json, std::ostream &out);
  */
 void Restore(const Connection &conn, const std::filesystem::path &dir, const std::string &id,
              const std::string &into, std::ostream &out);
+
+/* RestoreInPlaceOptions: keel restore ID --replace DATABASE [--lock-timeout MS]. */
+struct RestoreInPlaceOptions {
+    /* --replace DATABASE: must be the connected database's name, typed out, so that a
+     * wrong --db or a stray flag never replaces a database by accident */
+    std::string confirm_database;
+    int lock_timeout_ms = 10000;     /* SET LOCAL lock_timeout for the restore's transaction */
+    bool take_migration_lock = true; /* false when the caller (migrate) already holds it */
+    int lock_wait_seconds = 60;      /* how long to retry for keel's migration lock */
+};
+
+/* RestoreInPlaceResult: what the restored database's history says. */
+struct RestoreInPlaceResult {
+    std::string history_version; /* newest applied or baselined version, or "none" */
+    int failed_rerecorded = 0;   /* failed attempts newer than the backup, put back */
+};
+
+/*
+ * RestoreInPlace (client/backup/restore_in_place.cpp) replaces the contents
+ * of the connected database with backup id of dir, in one transaction, with
+ * the guard on (keel.allow_destructive, audited with the backup's id):
+ * every user schema and every extension but keel and plpgsql are dropped and
+ * re-created from the archive by pg_restore; keel.migration_history becomes
+ * the backup's, plus the failed attempts recorded since (with their own ids
+ * and times); the keel extension, its guard audit, credits, grants on its
+ * objects and the recycle bin are kept as they are. Prints what it replaces,
+ * the other sessions connected, and the result.
+ * CommandError, with nothing changed, when confirm_database is not the
+ * connected database, the archive does not match its manifest, the role is
+ * not a superuser, keel is not installed, the archive holds large objects,
+ * a lock waits longer than lock_timeout_ms (naming the other sessions), or
+ * pg_restore or any statement fails. Rule: issue 12 ("restore restores one
+ * into the same or a new database, verifying the checksum first").
+ */
+RestoreInPlaceResult RestoreInPlace(const Connection &conn, const std::filesystem::path &dir,
+                                    const std::string &id, const RestoreInPlaceOptions &options,
+                                    std::ostream &out);
 
 /*
  * Plan prints what keel migrate would do with dir, without the lock and

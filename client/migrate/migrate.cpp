@@ -6,9 +6,11 @@
 #include "lib/report.hpp"
 #include "lib/server_role.hpp"
 #include "lib/sql_script.hpp"
+#include "migrate/restore_on_failure.hpp"
 #include "migrate/runner.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <map>
 
 namespace keel::client {
@@ -113,11 +115,14 @@ MigrateSummary Migrate(const Connection &conn, const std::filesystem::path &dir,
     if (options.dry_run)
         return Rehearse(conn, report, scripts, out);
 
+    std::string backup_id, history_before = "0";
     if (!options.backup_dir.empty() && (!report.pending.empty() || !report.to_supersede.empty())) {
-        std::string id = Backup(conn, options.backup_dir, out);
+        backup_id = Backup(conn, options.backup_dir, out);
         if (!options.quiet)
-            out << "backup " << id << " taken before applying; keel restore " << id
-                << " --into NEW_DB brings it back\n";
+            out << "backup " << backup_id << " taken before applying; keel restore " << backup_id
+                << " --replace " << PQdb(conn.get()) << " brings it back\n";
+        if (options.restore_on_failure)
+            history_before = HistoryHighWater(conn);
     }
 
     MigrateSummary summary;
@@ -139,8 +144,18 @@ MigrateSummary Migrate(const Connection &conn, const std::filesystem::path &dir,
 
     for (const auto *file : report.pending) {
         const auto &retire = retire_by[file->version];
-        auto took = ApplyOne(conn, *file, scripts.at(file->version), retire, summary.applied,
-                             options, features, out);
+        std::chrono::steady_clock::duration took;
+        try {
+            took = ApplyOne(conn, *file, scripts.at(file->version), retire, summary.applied,
+                            options, features, out);
+        } catch (const CommandError &e) {
+            if (!options.restore_on_failure || backup_id.empty())
+                throw;
+            RunFacts facts{summary.applied, summary.superseded, file, &scripts.at(file->version),
+                           history_before};
+            throw CommandError(
+                RestoreOnFailure(conn, options.backup_dir, backup_id, e.what(), facts, out));
+        }
         for (const auto *task : retire) {
             out << SupersededLine(*task) << "\n";
             ++summary.superseded;
