@@ -392,6 +392,63 @@ TEST(MigrateDown, NewWithDownCreatesBothFilesAndTheyRoundTrip) {
     EXPECT_EQ(ScalarText(conn.get(), "SELECT count(*) FROM it_down_new"), "0");
 }
 
+/* The same lock as migrate (KL004 names the holder), --lock-timeout, and the grants it needs. */
+TEST(MigrateDown, TakesTheMigrationLockHonoursLockTimeoutAndNeedsItsGrant) {
+    {
+        auto admin = Connect("postgres");
+        Exec(admin.get(), "DROP DATABASE IF EXISTS keel_it_down_lock WITH (FORCE)");
+        Exec(admin.get(), "DROP ROLE IF EXISTS keel_it_down_role");
+        Exec(admin.get(), "CREATE ROLE keel_it_down_role LOGIN PASSWORD 'it-down-pw'");
+    }
+    std::string db = ScratchDatabase("keel_it_down_lock", true);
+    TempDir dir("down_lock");
+    WriteRows(dir);
+    ASSERT_EQ(RunKeel(db, "migrate --dir " + dir.Dir()).exit_code, 0);
+    auto holder = Connect("keel_it_down_lock");
+    Exec(holder.get(), "SELECT keel.migration_lock()");
+    KeelRun locked = RunKeel(db, "down --lock-wait 1 --dir " + dir.Dir());
+    EXPECT_EQ(locked.exit_code, 1);
+    EXPECT_TRUE(Contains(locked.err, "KL004")) << locked.err;
+    EXPECT_TRUE(Contains(locked.err, "process " + std::to_string(PQbackendPID(holder.get()))))
+        << locked.err;
+    Exec(holder.get(), "SELECT keel.migration_unlock()");
+
+    /* a table lock held elsewhere: SET LOCAL lock_timeout, retried, then the 55P03 error */
+    Exec(holder.get(), "BEGIN; LOCK TABLE it_down_t IN ACCESS EXCLUSIVE MODE");
+    KeelRun timed = RunKeel(db, "down --lock-timeout 50 --lock-retries 1 --dir " + dir.Dir());
+    Exec(holder.get(), "ROLLBACK");
+    EXPECT_EQ(timed.exit_code, 1) << timed.out;
+    EXPECT_TRUE(Contains(timed.out, "lock not granted within 50 ms (--lock-timeout), attempt 1 "
+                                    "of 2"))
+        << timed.out;
+    EXPECT_TRUE(Contains(timed.err, "3_three.down.sql:")) << timed.err;
+    EXPECT_TRUE(Contains(timed.err, "55P03")) << timed.err;
+    EXPECT_EQ(Ids(holder.get()), "2,3");
+    EXPECT_EQ(Statuses(holder.get(), "3"), "applied:0");
+
+    /* an ordinary role: refused until keel install --grant-migrations */
+    Exec(holder.get(), "GRANT ALL ON it_down_t TO keel_it_down_role");
+    std::string as_role = db + " user=keel_it_down_role password=it-down-pw";
+    KeelRun refused = RunKeel(as_role, "down --dir " + dir.Dir());
+    EXPECT_EQ(refused.exit_code, 1);
+    EXPECT_TRUE(Contains(refused.err, "may not take the migration lock or record reverts"))
+        << refused.err;
+    EXPECT_TRUE(Contains(refused.err, "keel install --grant-migrations keel_it_down_role"))
+        << refused.err;
+    ASSERT_EQ(RunKeel(db, "install --grant-migrations keel_it_down_role").exit_code, 0);
+    KeelRun granted = RunKeel(as_role, "down --dir " + dir.Dir());
+    EXPECT_EQ(granted.exit_code, 0) << granted.err;
+    EXPECT_EQ(ScalarText(holder.get(), "SELECT applied_by FROM keel.migration_history WHERE "
+                                       "status = 'reverted'"),
+              "keel_it_down_role");
+    for (const KeelRun *r : {&refused, &granted})
+        EXPECT_FALSE(Contains(r->out + r->err, "it-down-pw"));
+    holder.reset();
+    auto admin = Connect("postgres");
+    Exec(admin.get(), "DROP DATABASE keel_it_down_lock WITH (FORCE)");
+    Exec(admin.get(), "DROP ROLE keel_it_down_role");
+}
+
 TEST(MigrateDown, HelpListsItsOptionsAndBadOptionsAreUsageErrors) {
     KeelRun help = RunKeel("dbname=postgres", "down --help");
     EXPECT_EQ(help.exit_code, 0);
