@@ -5,7 +5,9 @@
  *                                      [--grant-migrations ROLE]...
  *     keel [--db ...] migrate --dir DIR [--backup [--restore-on-failure]] [...]
  *     keel [--db ...] status [--dir DIR] [--json]
- *     keel new SLUG [--dir DIR]
+ *     keel [--db ...] down --dir DIR [--to VERSION | --steps N] [--lock-wait S] [--lock-timeout MS]
+ *                          [--lock-retries N] [--quiet] [--dry-run]
+ *     keel new SLUG [--dir DIR] [--down]
  *     keel [--db ...] rehearse --dir DIR
  *     keel [--db ...] backup [--backup-dir DIR]
  *     keel backups [--backup-dir DIR] [--json]
@@ -161,6 +163,32 @@ int main(int argc, char **argv) {
                    "restore the backup in place (keel restore --replace)")
         ->needs(backup_flag);
 
+    std::string down_dir;
+    keel::client::DownOptions down_options;
+    CLI::App *down = app.add_subcommand(
+        "down", "revert the newest applied migration (or more) by running its .down.sql file");
+    down->add_option("--dir", down_dir, "folder of <digits>_<slug>.sql and .down.sql files")
+        ->required();
+    auto *down_to = down->add_option(
+        "--to", down_options.to,
+        "revert every applied migration newer than VERSION, newest first (0: all)");
+    down_to->type_name("VERSION");
+    down->add_option("--steps", down_options.steps,
+                     "revert the N newest applied migrations (default 1)")
+        ->type_name("N")
+        ->check(CLI::PositiveNumber)
+        ->excludes(down_to);
+    down->add_option("--lock-wait", down_options.lock_wait_seconds,
+                     "seconds to wait for another runner's lock (default 60)");
+    down->add_option("--lock-timeout", down_options.lock_timeout_ms,
+                     "milliseconds a statement may wait for a table lock before it is retried "
+                     "(SET lock_timeout; default off)");
+    down->add_option("--lock-retries", down_options.lock_retries,
+                     "retries after a lock timeout (default 3)");
+    down->add_flag("--quiet", down_options.quiet, "print only failures and the summary");
+    down->add_flag("--dry-run", down_options.dry_run,
+                   "check everything and print what would run; run nothing");
+
     std::string status_dir;
     bool status_json = false;
     CLI::App *status = app.add_subcommand("status", "applied, pending, failed, superseded");
@@ -224,6 +252,9 @@ int main(int argc, char **argv) {
     CLI::App *new_cmd = app.add_subcommand("new", "create the next migration file (no database)");
     new_cmd->add_option("slug", new_slug, "what it does, e.g. add_users_email")->required();
     new_cmd->add_option("--dir", new_dir, "migrations folder (default migrations)");
+    bool new_down = false;
+    new_cmd->add_flag("--down", new_down,
+                      "also create <version>_<slug>.down.sql beside it (keel down runs it)");
     CLI::App *rehearse = app.add_subcommand(
         "rehearse",
         "run the pending files in one transaction, then roll it back (migrate --dry-run)");
@@ -319,7 +350,7 @@ int main(int argc, char **argv) {
         return RunLint(lint_paths, lint_format, lint_rules, lint_list);
     if (*new_cmd) {
         try {
-            keel::client::NewMigration(new_dir, new_slug, std::cout);
+            keel::client::NewMigration(new_dir, new_slug, std::cout, new_down);
             return 0;
         } catch (const std::exception &e) {
             return Fail(e.what());
@@ -345,6 +376,8 @@ int main(int argc, char **argv) {
             if (migrate_backup)
                 migrate_options.backup_dir = backup_dir;
             keel::client::Migrate(conn, migrate_dir, std::cout, migrate_options);
+        } else if (*down) {
+            keel::client::Down(conn, down_dir, std::cout, down_options);
         } else if (*backup) {
             keel::client::Backup(conn, backup_dir, std::cout);
         } else if (*restore) {

@@ -4,7 +4,7 @@
  *   Each writes its report to `out` and signals failure by throwing
  *   CommandError, whose what() is the one line keel prints on stderr.
  *
- *   Writing commands (Install, Migrate, TrashRestore) first refuse a standby
+ *   Writing commands (Install, Migrate, Down, TrashRestore) first refuse a standby
  *   or a read-only session (server_role.hpp RequireWritable), before anything
  *   runs; reading commands (Status, TrashList) work there and say so.
  *
@@ -116,6 +116,56 @@ struct MigrateOptions {
 
 MigrateSummary Migrate(const Connection &conn, const std::filesystem::path &dir, std::ostream &out,
                        const MigrateOptions &options = {});
+
+/* DownOptions: keel down --to VERSION | --steps N, --lock-wait, --lock-timeout, --quiet, --dry-run.
+ */
+struct DownOptions {
+    std::string to; /* revert every applied version newer than this ("" = not given; "0" = all) */
+    int steps = 0;  /* revert the N newest applied versions (0 = not given: 1, unless --to) */
+    int lock_wait_seconds = 60; /* as MigrateOptions */
+    int lock_timeout_ms = 0; /* as MigrateOptions: SET lock_timeout, retried lock_retries times */
+    int lock_retries = 3;
+    bool quiet = false;   /* only failures and the summary line */
+    bool dry_run = false; /* check everything and print what would run; run nothing, no lock */
+};
+
+/* DownSummary counts what keel down did. */
+struct DownSummary {
+    int reverted = 0;
+};
+
+/*
+ * Down reverts applied migrations of dir, newest version first, by running
+ * their <version>_<slug>.down.sql files (client/migrate/down.cpp):
+ *   which: the newest applied version (no --to, no --steps), the N newest
+ *   (--steps N), or every applied version newer than --to VERSION (VERSION
+ *   stays applied; --to 0 reverts all). Versions count in version order, as
+ *   dbmate rollback and golang-migrate down do.
+ *   1. the folder must have no problems (as Migrate);
+ *   2. under keel.migration_lock() (as Migrate), every version to revert must
+ *      have been applied by keel (not baselined), its file must be in dir with
+ *      the recorded checksum (a cosmetic change is noted and allowed), and it
+ *      must have a .down.sql that is valid UTF-8 without NUL bytes, has valid
+ *      directives and parses under PrepareScript's transaction rules; else
+ *      CommandError naming the files, and nothing runs;
+ *   3. each down file in turn: BEGIN; [SET LOCAL lock_timeout;]
+ *      [keel.allow_destructive(reason);] its statements (its own BEGIN/COMMIT
+ *      wrapper dropped); keel.migration_reverted(version, down name, down
+ *      checksum, started_at); COMMIT — or, with keel:no-transaction, its
+ *      statements one by one in autocommit, then keel.migration_reverted().
+ *      The guard judges every statement: a destructive one needs the file's
+ *      -- keel:allow-destructive "reason" (else KL001);
+ *   4. on the first failure: ROLLBACK, nothing recorded (the version stays
+ *      applied; a failed down is not a failed migration), and CommandError
+ *      "down file:line: message (SQLSTATE) DETAIL HINT"; versions reverted
+ *      earlier in the run stay reverted.
+ * A reverted version is pending again: keel migrate applies it as a new
+ * revision. Prints one line per reverted migration, with its duration, and a
+ * summary. Rule: issue 12 ("down [--to VERSION] runs .down.sql files in
+ * reverse under the same lock and guard").
+ */
+DownSummary Down(const Connection &conn, const std::filesystem::path &dir, std::ostream &out,
+                 const DownOptions &options = {});
 
 /*
  * Status reports history (and dir when not empty) as text or JSON.
@@ -246,11 +296,13 @@ bool Verify(const Connection &conn, const std::string &expect_file, const std::s
 
 /*
  * NewMigration creates dir/<version>_<slug>.sql, the next version in the
- * folder's own style (zero-padded numbers, or a UTC timestamp), and returns
- * its path. CommandError for a bad slug or an existing file.
+ * folder's own style (zero-padded numbers, or a UTC timestamp), and, with
+ * down, dir/<version>_<slug>.down.sql beside it (what keel down runs); returns
+ * the migration's path. CommandError for a bad slug or an existing file
+ * (nothing is created then).
  */
 std::string NewMigration(const std::filesystem::path &dir, const std::string &slug,
-                         std::ostream &out);
+                         std::ostream &out, bool down = false);
 
 /* PoolOptions: keel credits migrate-pool. */
 struct PoolOptions {

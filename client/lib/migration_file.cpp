@@ -318,4 +318,27 @@ MigrationSet LoadMigrationDir(const std::filesystem::path &dir) {
     return set;
 }
 
+MigrationFile ReadDownFile(const MigrationFile &up) {
+    if (!up.down_path)
+        throw std::logic_error("ReadDownFile: " + up.file_name + " has no down file");
+    MigrationFile down;
+    down.version = up.version;
+    down.digits = up.digits;
+    down.path = *up.down_path;
+    down.file_name = down.path.filename().string();
+    down.contents = ReadFile(down.path);
+    down.checksum = MigrationChecksum(down.contents);
+    std::string bad = EncodingProblem(down.contents);
+    if (!bad.empty())
+        throw FileError(down.file_name, 0, bad);
+    if (down.contents.compare(0, 3, "\xEF\xBB\xBF") == 0)
+        down.contents.erase(0, 3);
+    down.directives = ParseDirectives(down.contents, down.file_name, down.version);
+    if (!down.directives.supersedes.empty())
+        throw FileError(down.file_name, 0,
+                        "keel:supersedes has no meaning in a down file (it undoes " + up.file_name +
+                            " and retires nothing)");
+    return down;
+}
+
 } // namespace keel::client

@@ -3,8 +3,8 @@
  *   A folder of versioned migration files (DESIGN.md, "Contract"):
  *     <digits>_<slug>.sql        a migration; version = the leading digits,
  *                                compared as numbers of any length
- *     <digits>_<slug>.down.sql   optional, beside it (paired, never applied
- *                                by keel migrate)
+ *     <digits>_<slug>.down.sql   optional, beside it: what undoes it, run
+ *                                only by keel down (ReadDownFile)
  *   slug: letters, digits, '_' and '-'. Directives are leading comments:
  *     -- keel:no-transaction
  *     -- keel:supersedes <version>[, <version>...]
@@ -123,6 +123,19 @@ MigrationSet LoadMigrationDir(const std::filesystem::path &dir);
  * PostgreSQL stop reading there; the history would say the whole file ran).
  */
 std::string EncodingProblem(std::string_view contents);
+
+/*
+ * ReadDownFile reads the .down.sql paired with up (up.down_path must be set)
+ * as a MigrationFile of up's version: file_name is the down file's name (what
+ * keel.migration_reverted records), checksum MigrationChecksum of the file as
+ * it is, contents without a leading UTF-8 byte-order mark, and its
+ * directives (keel:no-transaction and keel:allow-destructive mean what they
+ * mean in any migration). Throws FileError naming the down file when it is not
+ * valid UTF-8, holds a NUL byte, has a bad directive, or says keel:supersedes
+ * (a down file retires nothing); std::runtime_error when it cannot be read.
+ * Rule: issue 12 (keel down runs .down.sql files under the same guard).
+ */
+MigrationFile ReadDownFile(const MigrationFile &up);
 
 /* ReadFile returns the bytes of path; throws std::runtime_error naming it. */
 std::string ReadFile(const std::filesystem::path &path);

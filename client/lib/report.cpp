@@ -247,6 +247,7 @@ nlohmann::json ReportJson(const Report &report, const std::string &target,
                        : json(nullptr);
         }
         e["status"] = a.row.status;
+        e["revision"] = a.row.revision;
         if (a.repair)
             e["repaired"] = {{"checksum", OptJson(a.repair->checksum)},
                              {"reason", OptJson(a.repair->reason)},
@@ -299,6 +300,16 @@ nlohmann::json ReportJson(const Report &report, const std::string &target,
                                       {"started_at", a.started_at},
                                       {"statements_done", a.steps_done},
                                       {"last_line", a.last_line}});
+    out["reverted"] = json::array();
+    for (const auto &r : report.reverted)
+        out["reverted"].push_back({{"version", r.version},
+                                   {"name", OptJson(r.name)},
+                                   {"checksum", OptJson(r.checksum)},
+                                   {"reverted_by", r.applied_by},
+                                   {"started_at", r.started_at},
+                                   {"finished_at", r.finished_at},
+                                   {"execution_ms", r.execution_ms},
+                                   {"revision", r.revision}});
     out["problems"] = report.problems;
     out["summary"] = {{"applied", report.applied.size()},
                       {"pending", report.pending.size()},
@@ -306,49 +317,92 @@ nlohmann::json ReportJson(const Report &report, const std::string &target,
                       {"superseded", report.superseded.size() + report.to_supersede.size()},
                       {"checksum_mismatches", report.RealMismatches()},
                       {"cosmetic_changes", report.mismatches.size() - report.RealMismatches()},
-                      {"problems", report.problems.size()}};
+                      {"problems", report.problems.size()},
+                      {"reverted", report.reverted.size()}};
     return out;
 }
 
 void PrintReport(std::ostream &out, const Report &report, const std::string &target,
                  const std::string &server_role) {
-    out << "database: " << target << "  [" << server_role << "]\n";
+    /* one row per version line; the version and name columns are padded to their widest */
+    struct Row {
+        std::string kind, version, name, rest;
+    };
+    std::vector<Row> rows;
+    std::map<std::string, const HistoryRow *> reverted;
+    for (const auto &r : report.reverted)
+        reverted[r.version] = &r;
     for (const auto &a : report.applied) {
-        out << (a.row.status == "baselined" ? "baselined   " : "applied     ") << a.row.version
-            << "  " << a.row.name.value_or("?") << "  " << a.row.finished_at << "  by "
-            << a.row.applied_by << "  " << FormatMs(a.row.execution_ms);
+        std::string rest =
+            a.row.finished_at + "  by " + a.row.applied_by + "  " + FormatMs(a.row.execution_ms);
+        if (a.row.revision > 0)
+            rest += "  (revision " + std::to_string(a.row.revision) + ")";
         if (a.repair)
-            out << "  (repaired" << (a.repair->checksum ? "" : " as gone") << ": "
-                << Flat(a.repair->reason.value_or("")) << ")";
+            rest += std::string("  (repaired") + (a.repair->checksum ? "" : " as gone") + ": " +
+                    Flat(a.repair->reason.value_or("")) + ")";
         if (report.have_dir && !a.file)
-            out << "  (file not in folder)";
-        out << "\n";
+            rest += "  (file not in folder)";
+        rows.push_back({a.row.status == "baselined" ? "baselined" : "applied", a.row.version,
+                        a.row.name.value_or("?"), rest});
     }
     for (const auto &s : report.superseded)
-        out << "superseded  " << s.version << "  " << s.name.value_or("(no file)") << "  by "
-            << s.superseded_by.value_or("?") << "\n";
+        rows.push_back({"superseded", s.version, s.name.value_or("(no file)"),
+                        "by " + s.superseded_by.value_or("?")});
     for (const auto &t : report.to_supersede)
-        out << "superseded  " << t.version << "  "
-            << (t.file ? t.file->file_name : std::string("(no file)")) << "  by " << t.by->version
-            << "  (to be recorded by keel migrate)\n";
+        rows.push_back({"superseded", t.version,
+                        t.file ? t.file->file_name : std::string("(no file)"),
+                        "by " + t.by->version + "  (to be recorded by keel migrate)"});
     for (const auto &f : report.failed)
-        out << "failed      " << f.last_attempt.version << "  " << f.last_attempt.name.value_or("?")
-            << "  " << f.last_attempt.finished_at << "  " << Flat(f.last_attempt.error.value_or(""))
-            << "\n";
-    for (const auto *p : report.pending)
-        out << "pending     " << p->version << "  " << p->file_name << "\n";
-    for (const auto &a : report.interrupted)
-        out << "interrupted " << a.version << "  attempt of " << a.started_at << " completed "
-            << a.steps_done << " statement(s), the last at line " << a.last_line
-            << " (keel:no-transaction); keel migrate resumes after it\n";
+        rows.push_back(
+            {"failed", f.last_attempt.version, f.last_attempt.name.value_or("?"),
+             f.last_attempt.finished_at + "  " + Flat(f.last_attempt.error.value_or(""))});
+    std::set<std::string> pending;
+    for (const auto *p : report.pending) {
+        pending.insert(p->version);
+        auto r = reverted.find(p->version);
+        rows.push_back({"pending", p->version, p->file_name,
+                        r == reverted.end() ? std::string()
+                                            : "(reverted " + r->second->finished_at + " by " +
+                                                  r->second->applied_by + ")"});
+    }
+    for (const auto &r : report.reverted)
+        if (!pending.count(r.version))
+            rows.push_back({"reverted", r.version, r.name.value_or("?"),
+                            r.finished_at + "  by " + r.applied_by +
+                                "  (not applied; keel migrate applies it again)"});
+    for (const auto &a : report.interrupted) {
+        auto file = std::find_if(report.pending.begin(), report.pending.end(),
+                                 [&](const MigrationFile *f) { return f->version == a.version; });
+        rows.push_back({"interrupted", a.version,
+                        file == report.pending.end() ? std::string() : (*file)->file_name,
+                        "attempt of " + a.started_at + " completed " +
+                            std::to_string(a.steps_done) + " statement(s), the last at line " +
+                            std::to_string(a.last_line) +
+                            " (keel:no-transaction); keel migrate resumes after it"});
+    }
     for (const auto &m : report.mismatches)
         if (m.cosmetic)
-            out << "COSMETIC    " << m.file->version << "  " << m.file->file_name
-                << "  only comments or whitespace changed since it was applied (keel repair "
-                   "--reason records it)\n";
+            rows.push_back({"COSMETIC", m.file->version, m.file->file_name,
+                            "only comments or whitespace changed since it was applied (keel "
+                            "repair --reason records it)"});
         else
-            out << "MISMATCH    " << m.file->version << "  " << m.file->file_name << "  recorded "
-                << m.recorded << ", current " << m.file->checksum << "\n";
+            rows.push_back({"MISMATCH", m.file->version, m.file->file_name,
+                            "recorded " + m.recorded + ", current " + m.file->checksum});
+    size_t version_width = 0, name_width = 0;
+    for (const auto &r : rows) {
+        version_width = std::max(version_width, r.version.size());
+        name_width = std::max(name_width, r.name.size());
+    }
+    auto pad = [](const std::string &s, size_t width) {
+        return s + std::string(width > s.size() ? width - s.size() : 0, ' ');
+    };
+    out << "database: " << target << "  [" << server_role << "]\n";
+    for (const auto &r : rows) {
+        std::string line = pad(r.kind, 11) + " " + pad(r.version, version_width) + "  " +
+                           pad(r.name, name_width) + "  " + r.rest;
+        line.erase(line.find_last_not_of(' ') + 1);
+        out << line << "\n";
+    }
     for (const auto &p : report.problems)
         out << "PROBLEM     " << p << "\n";
     out << report.applied.size() << " applied, " << report.pending.size() << " pending, "
@@ -359,6 +413,8 @@ void PrintReport(std::ostream &out, const Report &report, const std::string &tar
         out << ", " << report.mismatches.size() - report.RealMismatches() << " cosmetic changes";
     if (!report.problems.empty())
         out << ", " << report.problems.size() << " file problems";
+    if (!report.reverted.empty())
+        out << ", " << report.reverted.size() << " reverted";
     out << "\n";
 }
 

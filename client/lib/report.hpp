@@ -126,7 +126,14 @@ void AddInterrupted(const Connection &conn, Report *report);
 nlohmann::json ReportJson(const Report &report, const std::string &target,
                           const std::string &server_role);
 
-/* PrintReport writes the human form of keel status. */
+/*
+ * PrintReport writes the human form of keel status: one line per version
+ * (applied, baselined, superseded, failed, pending — "(reverted TIME by
+ * ROLE)" when keel down made it pending —, reverted, interrupted, COSMETIC,
+ * MISMATCH), the kind padded to 11 characters and the version and name
+ * columns padded to their widest entry so the columns line up (issue 12:
+ * "status aligns its columns"); then PROBLEM lines and a summary line.
+ */
 void PrintReport(std::ostream &out, const Report &report, const std::string &target,
                  const std::string &server_role);
 

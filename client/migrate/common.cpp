@@ -218,4 +218,17 @@ void Backoff(int attempt, const std::string &what, const MigrateOptions &options
     std::this_thread::sleep_for(std::chrono::milliseconds(ms));
 }
 
+void RunStatement(const Connection &conn, const Statement &stmt) {
+    if (stmt.has_copy_data)
+        conn.CopyIn(stmt.text, stmt.copy_data);
+    else
+        conn.Exec(stmt.text);
+}
+
+size_t StatementErrorLine(const MigrationFile &file, const Statement &stmt, const ServerError &e) {
+    if (e.position <= 0)
+        return stmt.line;
+    return LineAt(file.contents, stmt.offset + CharPositionToOffset(stmt.text, e.position));
+}
+
 } // namespace keel::client

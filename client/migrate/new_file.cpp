@@ -5,7 +5,8 @@
  *   files are numbered with N digits (0001_...), the next number padded to N;
  *   when they are timestamps (14 digits or more) or the folder is empty, the
  *   UTC time as YYYYMMDDHHMMSS. It never overwrites, and never numbers below
- *   the newest file. The slug is lower-case letters, digits and _.
+ *   the newest file. The slug is lower-case letters, digits and _. With
+ *   --down it also creates <version>_<slug>.down.sql, which keel down runs.
  *   Rule: DESIGN.md, migration file names; issue 12.
  */
 #include "lib/commands.hpp"
@@ -13,11 +14,12 @@
 
 #include <ctime>
 #include <fstream>
+#include <vector>
 
 namespace keel::client {
 
 std::string NewMigration(const std::filesystem::path &dir, const std::string &slug,
-                         std::ostream &out) {
+                         std::ostream &out, bool down) {
     bool ok = !slug.empty();
     for (char c : slug)
         ok = ok && ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_');
@@ -59,12 +61,28 @@ std::string NewMigration(const std::filesystem::path &dir, const std::string &sl
             next;
     }
     std::filesystem::path file = dir / (digits + "_" + slug + ".sql");
-    if (std::filesystem::exists(file))
-        throw CommandError("new: " + file.string() + " already exists");
-    std::ofstream(file) << "-- " << digits << "_" << slug << ".sql\n"
-                        << "-- Directives (leading comments): -- keel:no-transaction, "
-                           "-- keel:supersedes <version>, -- keel:allow-destructive \"reason\"\n\n";
-    out << "created " << file.string() << "\n";
+    std::filesystem::path down_file = dir / (digits + "_" + slug + ".down.sql");
+    for (const auto &f : down ? std::vector<std::filesystem::path>{file, down_file}
+                              : std::vector<std::filesystem::path>{file})
+        if (std::filesystem::exists(f))
+            throw CommandError("new: " + f.string() + " already exists");
+    auto write = [&](const std::filesystem::path &path, const std::string &text) {
+        std::ofstream stream(path);
+        stream << text;
+        stream.close();
+        if (!stream)
+            throw CommandError("new: cannot write " + path.string());
+        out << "created " << path.string() << "\n";
+    };
+    write(file, "-- " + digits + "_" + slug +
+                    ".sql\n"
+                    "-- Directives (leading comments): -- keel:no-transaction, "
+                    "-- keel:supersedes <version>, -- keel:allow-destructive \"reason\"\n\n");
+    if (down)
+        write(down_file, "-- " + digits + "_" + slug + ".down.sql: undoes " + digits + "_" + slug +
+                             ".sql; keel down runs it\n"
+                             "-- Directives (leading comments): -- keel:no-transaction, "
+                             "-- keel:allow-destructive \"reason\" (a DROP needs it)\n\n");
     return file.string();
 }
 

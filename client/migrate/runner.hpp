@@ -93,6 +93,21 @@ void Backoff(int attempt, const std::string &what, const MigrateOptions &options
              std::ostream &out);
 
 /*
+ * RunStatement runs one statement of a migration or down file on conn: COPY
+ * ... FROM STDIN with its inline data through libpq's COPY protocol (as
+ * psql runs a pg_dump file), anything else with the simple protocol.
+ * Throws ServerError as the server reports it.
+ */
+void RunStatement(const Connection &conn, const Statement &stmt);
+
+/*
+ * StatementErrorLine is the 1-based line of file where error e points: the
+ * server's statement position mapped into the file, else the statement's
+ * first line.
+ */
+size_t StatementErrorLine(const MigrationFile &file, const Statement &stmt, const ServerError &e);
+
+/*
  * ApplyOne runs one migration (see Migrate in commands.hpp) and returns its
  * duration; throws CommandError after recording a failure.
  */

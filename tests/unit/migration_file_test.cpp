@@ -133,6 +133,45 @@ TEST(MigrationDir, PairsDownFiles) {
     EXPECT_TRUE(HasProblemContaining(set, "0002_orphan.down.sql: down migration without"));
 }
 
+/* keel down reads a down file as a migration of the same version (issue 12). */
+TEST(MigrationDir, ReadDownFileKeepsItsNameChecksumAndDirectives) {
+    TempDir dir;
+    dir.Write("0001_users.sql", "CREATE TABLE users (id int);\n");
+    dir.Write("0001_users.down.sql",
+              "\xEF\xBB\xBF-- keel:allow-destructive \"undo users\"\r\nDROP TABLE users;\r\n");
+    kc::MigrationSet set = kc::LoadMigrationDir(dir.path);
+    ASSERT_EQ(set.files.size(), 1u);
+    kc::MigrationFile down = kc::ReadDownFile(set.files[0]);
+    EXPECT_EQ(down.version, "1");
+    EXPECT_EQ(down.file_name, "0001_users.down.sql");
+    EXPECT_EQ(down.contents.compare(0, 3, "-- "), 0) << "byte-order mark dropped";
+    EXPECT_EQ(down.checksum.size(), 64u);
+    EXPECT_NE(down.checksum, set.files[0].checksum);
+    ASSERT_TRUE(down.directives.allow_destructive_reason);
+    EXPECT_EQ(*down.directives.allow_destructive_reason, "undo users");
+    EXPECT_THROW(kc::ReadDownFile(kc::MigrationFile{}), std::logic_error);
+}
+
+TEST(MigrationDir, ReadDownFileRefusesBadBytesAndSupersedes) {
+    TempDir dir;
+    dir.Write("0001_users.sql", "CREATE TABLE users (id int);\n");
+    kc::MigrationSet set = kc::LoadMigrationDir(dir.path);
+    ASSERT_EQ(set.files.size(), 1u);
+    kc::MigrationFile up = set.files[0];
+    up.down_path = dir.path / "0001_users.down.sql";
+    for (const std::string &bad :
+         {std::string("DROP TABLE users;\n\0rest\n", 24), std::string("SELECT '\xC3\x28';\n"),
+          std::string("-- keel:supersedes 2\nSELECT 1;\n"), std::string("-- keel:nope\n")}) {
+        dir.Write("0001_users.down.sql", bad);
+        try {
+            kc::ReadDownFile(up);
+            ADD_FAILURE() << "accepted: " << bad;
+        } catch (const kc::FileError &e) {
+            EXPECT_EQ(e.file(), "0001_users.down.sql") << e.what();
+        }
+    }
+}
+
 TEST(MigrationDir, MissingFolderThrows) {
     EXPECT_THROW(kc::LoadMigrationDir("/nonexistent/keel/migrations"), std::runtime_error);
 }
