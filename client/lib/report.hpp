@@ -51,7 +51,9 @@ struct AppliedEntry {
     HistoryRow row;
     const MigrationFile *file = nullptr; /* nullptr: not in the folder (or no folder) */
     std::optional<std::string> recorded_checksum;
-    const HistoryRow *repair = nullptr; /* the latest repaired row, if any */
+    /* the latest repaired row, if any: a copy, as the rows Analyze reads are often a
+     * temporary (Analyze(&set, ReadHistory(conn))) that is gone before the report is printed */
+    std::optional<HistoryRow> repair;
     bool missing() const { return file == nullptr && recorded_checksum.has_value(); }
 };
 struct FailedEntry {
@@ -83,11 +85,10 @@ struct Report {
 
 /*
  * Analyze sets history beside set (nullptr: history only). set must outlive
- * the report (entries point into it). Rules: a version with an applied row is
- * applied, and its file's checksum must equal the recorded one; a version with
- * a superseded row is superseded; a version named by the keel:supersedes of a
- * file that is not itself superseded, and not applied, is to be superseded
- * and never pending; every other file is pending.
+ * the report (entries point into it); rows need not (entries copy them). Rules: a version with an
+ * applied row is applied, and its file's checksum must equal the recorded one; a version with a
+ * superseded row is superseded; a version named by the keel:supersedes of a file that is not itself
+ * superseded, and not applied, is to be superseded and never pending; every other file is pending.
  */
 Report Analyze(const MigrationSet *set, const std::vector<HistoryRow> &rows);
 
