@@ -53,6 +53,7 @@ std::vector<HistoryRow> ReadHistory(const Connection &conn) {
         "            THEN pg_catalog.to_jsonb(h) OPERATOR(pg_catalog.->>) 'reason' END "
         "FROM keel.migration_history h ORDER BY id");
     std::vector<HistoryRow> rows;
+    rows.reserve(static_cast<size_t>(PQntuples(res.get())));
     for (int i = 0; i < PQntuples(res.get()); ++i) {
         HistoryRow row;
         row.id = std::atoll(PQgetvalue(res.get(), i, 0));
@@ -98,6 +99,7 @@ Report Analyze(const MigrationSet *set, const std::vector<HistoryRow> &rows) {
             last[row.version] = &row;
     }
 
+    report.applied.reserve(applied.size());
     for (const auto &row : rows) {
         if (row.status == "applied" || row.status == "baselined") {
             AppliedEntry entry{row, file_of(row.version), row.checksum, std::nullopt};
@@ -106,10 +108,10 @@ Report Analyze(const MigrationSet *set, const std::vector<HistoryRow> &rows) {
                 entry.repair = *r->second;
                 entry.recorded_checksum = r->second->checksum;
             }
-            report.applied.push_back(entry);
             if (entry.file && entry.recorded_checksum &&
                 *entry.recorded_checksum != entry.file->checksum)
                 report.mismatches.push_back({entry.file, *entry.recorded_checksum});
+            report.applied.push_back(std::move(entry));
         } else if (row.status == "superseded") {
             report.superseded.push_back(row);
         }
