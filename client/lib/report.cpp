@@ -42,17 +42,22 @@ std::string FormatMs(double ms) {
 } // namespace
 
 std::vector<HistoryRow> ReadHistory(const Connection &conn) {
+    /* a 0.1.0 history has no reason, token_checksum or revision column: ask the catalog once
+     * (to_jsonb(h) of every row instead was 170 of 175 ms on 10,000 rows) */
+    bool v2 = conn.Scalar("SELECT count(*) FROM pg_catalog.pg_attribute WHERE attrelid "
+                          "OPERATOR(pg_catalog.=) 'keel.migration_history'::pg_catalog.regclass "
+                          "AND attname OPERATOR(pg_catalog.=) ANY (ARRAY['reason', "
+                          "'token_checksum', 'revision']) AND NOT attisdropped") == "3";
     Result res = conn.Exec(
         "SELECT id, version::text, name, checksum, status, applied_by::text, "
         "       to_char(started_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), "
         "       to_char(finished_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), "
         "       (extract(epoch FROM execution_time) * 1000)::float8, error, "
-        "       superseded_by::text, j OPERATOR(pg_catalog.->>) 'reason', "
-        "       j OPERATOR(pg_catalog.->>) 'token_checksum', "
-        "       coalesce((j OPERATOR(pg_catalog.->>) 'revision')::integer, 0) "
-        /* to_jsonb: the 0.2.0 columns read as NULL from a 0.1.0 table */
-        "FROM keel.migration_history h, LATERAL pg_catalog.to_jsonb(h) j ORDER BY id");
+        "       superseded_by::text, " +
+        std::string(v2 ? "reason, token_checksum, revision " : "NULL::text, NULL::text, 0 ") +
+        "FROM keel.migration_history h ORDER BY id");
     std::vector<HistoryRow> rows;
+    rows.reserve(static_cast<size_t>(PQntuples(res.get())));
     for (int i = 0; i < PQntuples(res.get()); ++i) {
         HistoryRow row;
         row.id = std::atoll(PQgetvalue(res.get(), i, 0));
@@ -123,6 +128,7 @@ Report Analyze(const MigrationSet *set, const std::vector<HistoryRow> &rows) {
     for (const auto &[version, row] : last_revert)
         if (!applied.count(version))
             report.reverted.push_back(*row);
+    report.applied.reserve(applied.size());
     for (const auto &row : rows) {
         if (!live(row))
             continue;
@@ -135,7 +141,6 @@ Report Analyze(const MigrationSet *set, const std::vector<HistoryRow> &rows) {
                 entry.recorded_checksum = r->second->checksum;
                 recorded_tokens = r->second->token_checksum;
             }
-            report.applied.push_back(entry);
             if (entry.file && entry.recorded_checksum &&
                 *entry.recorded_checksum != entry.file->checksum) {
                 bool cosmetic = false;
@@ -145,6 +150,7 @@ Report Analyze(const MigrationSet *set, const std::vector<HistoryRow> &rows) {
                 }
                 report.mismatches.push_back({entry.file, *entry.recorded_checksum, cosmetic});
             }
+            report.applied.push_back(std::move(entry));
         } else if (row.status == "superseded") {
             report.superseded.push_back(row);
         }

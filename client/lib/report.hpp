@@ -53,8 +53,9 @@ struct AppliedEntry {
     HistoryRow row;
     const MigrationFile *file = nullptr; /* nullptr: not in the folder (or no folder) */
     std::optional<std::string> recorded_checksum;
-    std::optional<HistoryRow>
-        repair; /* the latest repaired row, if any (a copy: rows are temporaries) */
+    /* the latest repaired row, if any: a copy, as the rows Analyze reads are often a
+     * temporary (Analyze(&set, ReadHistory(conn))) that is gone before the report is printed */
+    std::optional<HistoryRow> repair;
     bool missing() const { return file == nullptr && recorded_checksum.has_value(); }
 };
 struct FailedEntry {

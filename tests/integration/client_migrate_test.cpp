@@ -691,7 +691,20 @@ TEST(ClientMigrate, RepairRecordsEditedAndMissingFilesWithTheReason) {
     EXPECT_EQ(ScalarText(conn.get(), "SELECT string_agg(reason, ',') FROM keel.migration_history "
                                      "WHERE status = 'repaired'"),
               "comment added in review,comment added in review");
-    EXPECT_EQ(RunKeel(db, "status --dir " + dir.path.string()).exit_code, 0);
+    KeelRun status = RunKeel(db, "status --dir " + dir.path.string());
+    EXPECT_EQ(status.exit_code, 0) << status.err;
+    EXPECT_TRUE(Contains(status.out, "(repaired: comment added in review)")) << status.out;
+    EXPECT_TRUE(Contains(status.out, "(repaired as gone: comment added in review)")) << status.out;
+    /* the reason is read from the repaired rows only: an applied row that was never repaired
+     * has no "repaired" entry */
+    KeelRun json = RunKeel(db, "status --json");
+    ASSERT_EQ(json.exit_code, 0) << json.err;
+    nlohmann::json report = nlohmann::json::parse(json.out);
+    ASSERT_EQ(report["applied"].size(), 3u) << json.out;
+    EXPECT_EQ(report["applied"][0]["repaired"]["reason"], "comment added in review");
+    EXPECT_EQ(report["applied"][1]["repaired"]["reason"], "comment added in review");
+    EXPECT_TRUE(report["applied"][1]["repaired"]["checksum"].is_null()) << json.out;
+    EXPECT_FALSE(report["applied"][2].contains("repaired")) << json.out;
 }
 
 /* A failed migration's history row has its SQLSTATE, file line and statement. */
