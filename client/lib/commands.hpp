@@ -69,16 +69,18 @@ struct MigrateSummary {
 
 /*
  * Migrate applies the pending migrations of dir under keel's migration lock:
- *   1. the folder must have no problems (bad names, duplicates, directives,
- *      a file that is not valid UTF-8 or holds a NUL byte); an applied
+ *   1. the folder must have no problems (bad names, a migration-like name
+ *      that does not end in .sql, duplicates, directives, a file that is
+ *      not valid UTF-8 or holds a NUL byte); an applied
  *      migration's file must not be missing; no pending file may be older
  *      than the newest applied one unless allow_out_of_order;
  *   2. keel.migration_lock(), retried for options.lock_wait_seconds (KL004 ->
  *      CommandError naming the holder); --target drops pending files after it;
  *   3. every applied version's file must still have its recorded checksum,
  *      else nothing is applied;
- *   4. every pending file must parse (libpg_query) and obey the transaction
- *      rules of PrepareScript, else nothing is applied;
+ *   4. every pending file must parse (libpg_query), obey the transaction
+ *      rules of PrepareScript and hold a statement (RequireStatements), else
+ *      nothing is applied;
  *   5. each pending file in version order: keel.migration_start(), then
  *      BEGIN; [keel.allow_destructive(reason);] [keel.migration_superseded()
  *      for its keel:supersedes]; its statements; keel.migration_applied();

@@ -67,6 +67,24 @@ std::optional<std::string_view> DirectiveBody(std::string_view line) {
     return s.substr(5);
 }
 
+/*
+ * LooksLikeMigration: a name that does not end in ".sql" but is a migration
+ * file name once what follows its ".sql" is cut, in any letter case
+ * (0003_x.sql.bak, 0003_x.sql~, 0003_x.SQL): a copy or a misnamed file that
+ * keel would otherwise skip in silence (issue 12, "a non-SQL file in the
+ * folder"). README.md, notes.txt and the like are not.
+ */
+bool LooksLikeMigration(std::string_view name) {
+    std::string lower(name);
+    for (char &c : lower)
+        c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    size_t at = lower.rfind(".sql");
+    if (at == std::string::npos)
+        return false;
+    std::string cut = std::string(name.substr(0, at)) + ".sql";
+    return ParseMigrationFileName(cut).has_value();
+}
+
 } // namespace
 
 std::string CanonicalVersion(std::string_view digits) {
@@ -278,8 +296,16 @@ MigrationSet LoadMigrationDir(const std::filesystem::path &dir) {
     std::map<std::string, std::filesystem::path> downs; /* "<version>_<slug>" -> path */
     std::vector<std::pair<ParsedName, std::filesystem::path>> ups;
     for (const auto &[name, path] : named) {
-        if (name.empty() || name[0] == '.' || !EndsWith(name, ".sql"))
+        if (name.empty() || name[0] == '.')
             continue;
+        if (!EndsWith(name, ".sql")) {
+            if (LooksLikeMigration(name))
+                set.problems.push_back(
+                    name + ": looks like a migration but does not end in .sql, so keel would "
+                           "never apply it; rename it to end in .sql, or move it out of the "
+                           "migrations folder");
+            continue;
+        }
         std::optional<ParsedName> parsed = ParseMigrationFileName(name);
         if (!parsed) {
             set.problems.push_back(name +
@@ -316,13 +342,15 @@ MigrationSet LoadMigrationDir(const std::filesystem::path &dir) {
         }
         try {
             file.contents = ReadFile(path);
-            file.checksum = MigrationChecksum(file.contents);
             std::string bad = EncodingProblem(file.contents);
             if (!bad.empty())
                 throw FileError(name, 0, bad);
-            /* a UTF-8 byte-order mark is not SQL: PostgreSQL would read it as part of a token */
+            /* A UTF-8 byte-order mark is not SQL: PostgreSQL would read it as part of a token.
+             * It goes before the checksum too, so an editor that adds or drops it does not
+             * change the file (issue 12). */
             if (file.contents.compare(0, 3, "\xEF\xBB\xBF") == 0)
                 file.contents.erase(0, 3);
+            file.checksum = MigrationChecksum(file.contents);
             file.directives = ParseDirectives(file.contents, name, file.version);
         } catch (const std::exception &e) {
             set.problems.push_back(e.what());

@@ -93,7 +93,7 @@ struct MigrationFile {
     std::string file_name; /* base name, recorded as the history name */
     std::filesystem::path path;
     std::optional<std::filesystem::path> down_path;
-    std::string contents; /* as on disk */
+    std::string contents; /* as on disk, without a leading UTF-8 byte-order mark */
     std::string checksum; /* MigrationChecksum(contents) */
     Directives directives;
 };
@@ -110,10 +110,14 @@ struct MigrationSet {
 };
 
 /*
- * LoadMigrationDir reads dir (not recursive). Files not ending in .sql and
- * hidden files are ignored. A file that is not valid UTF-8 or holds a NUL
- * byte is a problem; a leading UTF-8 byte-order mark is dropped from contents
- * (the checksum is of the file as it is). Throws std::runtime_error when dir cannot be read.
+ * LoadMigrationDir reads dir (not recursive). Hidden files and files not
+ * ending in .sql (README.md, notes.txt) are ignored, except one that is a
+ * migration file name up to a ".sql" in any case followed by more
+ * (0003_x.sql.bak, 0003_x.SQL): that is a problem, since keel would never
+ * apply it. A file that is not valid UTF-8 or holds a NUL byte is a problem.
+ * A leading UTF-8 byte-order mark is dropped from contents before the
+ * checksum, so a file with it has the checksum of the file without it (issue
+ * 12). Throws std::runtime_error when dir cannot be read.
  */
 MigrationSet LoadMigrationDir(const std::filesystem::path &dir);
 

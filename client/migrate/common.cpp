@@ -138,6 +138,13 @@ std::string Trimmed(const std::string &s) {
     return s.substr(b, e - b + 1);
 }
 
+void RequireStatements(const MigrationFile &file, const Script &script) {
+    if (script.statements.empty() && file.directives.supersedes.empty())
+        throw FileError(file.file_name, 0,
+                        "holds no SQL statement (the file is empty or only comments); write the "
+                        "migration, or delete the file if it is not needed");
+}
+
 /*
  * DetailedFailures: keel 0.2.0's migration_failed with SQLSTATE, line and
  * statement exists and the role may run it (a server still at 0.1.0 has only

@@ -105,8 +105,10 @@ MigrateSummary Migrate(const Connection &conn, const std::filesystem::path &dir,
     std::map<std::string, Script> scripts;
     for (const auto *file : report.pending) {
         try {
-            scripts.emplace(file->version, PrepareScript(file->contents, file->file_name,
-                                                         !file->directives.no_transaction));
+            Script script =
+                PrepareScript(file->contents, file->file_name, !file->directives.no_transaction);
+            RequireStatements(*file, script);
+            scripts.emplace(file->version, std::move(script));
         } catch (const FileError &e) {
             throw CommandError(std::string(e.what()) + "; nothing applied");
         }

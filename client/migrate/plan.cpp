@@ -56,6 +56,7 @@ bool Plan(const Connection &conn, const std::filesystem::path &dir, bool json, s
         try {
             Script script = PrepareScript(f->contents, f->file_name, !f->directives.no_transaction);
             step["statements"] = script.statements.size();
+            RequireStatements(*f, script);
         } catch (const FileError &e) {
             step["error"] = e.what();
             blockers.push_back(e.what());

@@ -70,6 +70,15 @@ std::string SupersededLine(const SupersedeTask &task);
 /* Trimmed is s without leading and trailing white space. */
 std::string Trimmed(const std::string &s);
 
+/*
+ * RequireStatements throws FileError "<file>: holds no SQL statement ..." when
+ * a pending file has no statement (empty, or only white space and comments)
+ * and supersedes nothing: applying it would record as applied a migration
+ * that did nothing, most often a file created and never written (issue 12,
+ * malformed inputs, "an empty file"). Applied files are never checked.
+ */
+void RequireStatements(const MigrationFile &file, const Script &script);
+
 /* DetailedFailures: the 8-argument keel.migration_failed (0.2.0) exists and the role may run it. */
 bool DetailedFailures(const Connection &conn);
 

@@ -937,6 +937,13 @@ TEST(ClientMigrate, NewNumbersTheNextFileAndRehearseChangesNothing) {
     EXPECT_TRUE(Contains(stamp.out, "_first.sql")) << stamp.out;
 
     std::string db = ScratchDatabase("keel_it_rehearse", true);
+    /* the new file is only comments until it is written: refused, never recorded as applied */
+    KeelRun unwritten = RunKeel(db, "rehearse --dir " + dir.path.string());
+    EXPECT_EQ(unwritten.exit_code, 1);
+    EXPECT_TRUE(Contains(unwritten.err, "0008_add_notes.sql: holds no SQL statement"))
+        << unwritten.err;
+    std::ofstream(dir.path / "0008_add_notes.sql", std::ios::app)
+        << "ALTER TABLE it_new_a ADD COLUMN notes text;\n";
     KeelRun rehearsed = RunKeel(db, "rehearse --dir " + dir.path.string());
     EXPECT_EQ(rehearsed.exit_code, 0) << rehearsed.err;
     EXPECT_TRUE(Contains(rehearsed.out, "rehearsed and rolled back")) << rehearsed.out;

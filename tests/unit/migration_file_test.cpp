@@ -3,6 +3,7 @@
  *   Migration file names and ordering, directives, folder loading, and the
  *   libpg_query statement handling (transaction wrapper, line mapping).
  */
+#include "lib/checksum.hpp"
 #include "lib/migration_file.hpp"
 #include "lib/sql_script.hpp"
 
@@ -119,6 +120,26 @@ TEST(MigrationDir, BadNamesAreReportedNotIgnored) {
     EXPECT_EQ(set.files.size(), 1u);
     EXPECT_TRUE(HasProblemContaining(set, "add_users.sql: not a migration file name"));
     EXPECT_TRUE(HasProblemContaining(set, "0002-dash.sql: not a migration file name"));
+}
+
+// A migration keel would skip in silence because of its ending is a problem;
+// other files (README.md, notes.txt, schema.sql.gz) are not migrations and are ignored.
+TEST(MigrationDir, MigrationNamesWithAnotherEndingAreProblems) {
+    TempDir dir;
+    dir.Write("0001_ok.sql", "SELECT 1;\n");
+    dir.Write("0002_b.sql.bak", "SELECT 2;\n");
+    dir.Write("0003_c.SQL", "SELECT 3;\n");
+    dir.Write("0004_d.sql~", "SELECT 4;\n");
+    dir.Write("0005_e.down.sql.orig", "SELECT 5;\n");
+    dir.Write("README.md", "# migrations\n");
+    dir.Write("notes.txt", "SELECT 6;\n");
+    dir.Write("schema.sql.gz", "x");
+    kc::MigrationSet set = kc::LoadMigrationDir(dir.path);
+    EXPECT_EQ(set.files.size(), 1u);
+    EXPECT_EQ(set.problems.size(), 4u);
+    for (const char *name : {"0002_b.sql.bak", "0003_c.SQL", "0004_d.sql~", "0005_e.down.sql.orig"})
+        EXPECT_TRUE(HasProblemContaining(set, std::string(name) + ": looks like a migration"))
+            << name;
 }
 
 TEST(MigrationDir, PairsDownFiles) {
@@ -410,5 +431,7 @@ TEST(MigrationEncoding, NulBytesAndBadUtf8AreProblemsTheBomIsDropped) {
         << set.problems[1];
     ASSERT_EQ(set.files.size(), 1u);
     EXPECT_EQ(set.files[0].contents, "CREATE TABLE t (a int);\n");
+    /* the mark is dropped before the checksum too (issue 12) */
+    EXPECT_EQ(set.files[0].checksum, keel::client::MigrationChecksum("CREATE TABLE t (a int);\n"));
     std::filesystem::remove_all(dir);
 }
