@@ -111,7 +111,7 @@ MigrateSummary Migrate(const Connection &conn, const std::filesystem::path &dir,
     }
 
     if (options.dry_run)
-        return Rehearse(conn, report, scripts, out);
+        return Rehearse(conn, report, scripts, options, out);
 
     if (!options.backup_dir.empty() && (!report.pending.empty() || !report.to_supersede.empty())) {
         std::string id = Backup(conn, options.backup_dir, out);
