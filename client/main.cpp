@@ -7,8 +7,9 @@
  *     keel [--db ...] status [--dir DIR] [--json]
  *     keel [--db ...] down --dir DIR [--to VERSION | --steps N] [--lock-wait S] [--lock-timeout MS]
  *                          [--lock-retries N] [--quiet] [--dry-run]
+ *     keel [--db ...] plan --dir DIR [--json]
  *     keel new SLUG [--dir DIR] [--down]
- *     keel [--db ...] rehearse --dir DIR
+ *     keel [--db ...] rehearse --dir DIR [--json] [--target V] [--lock-timeout MS]
  *     keel [--db ...] backup [--backup-dir DIR]
  *     keel backups [--backup-dir DIR] [--json]
  *     keel [--db ...] restore ID --into NEW_DB | --replace DATABASE [--lock-timeout MS]
@@ -259,6 +260,18 @@ int main(int argc, char **argv) {
         "rehearse",
         "run the pending files in one transaction, then roll it back (migrate --dry-run)");
     rehearse->add_option("--dir", rehearse_dir, "folder of <digits>_<slug>.sql files")->required();
+    keel::client::MigrateOptions rehearse_options;
+    rehearse_options.dry_run = true;
+    rehearse->add_flag("--json", rehearse_options.json, "print a JSON report");
+    rehearse->add_option("--target", rehearse_options.target,
+                         "rehearse nothing after this version");
+    rehearse->add_flag("--allow-out-of-order", rehearse_options.allow_out_of_order,
+                       "rehearse pending files older than the newest applied one");
+    rehearse->add_option("--lock-timeout", rehearse_options.lock_timeout_ms,
+                         "milliseconds a statement may wait for a lock before it fails "
+                         "(SET LOCAL lock_timeout; default off)");
+    rehearse->add_option("--lock-wait", rehearse_options.lock_wait_seconds,
+                         "seconds to wait for another runner's lock (default 60)");
 
     std::string plan_dir;
     bool plan_json = false;
@@ -391,8 +404,6 @@ int main(int argc, char **argv) {
         } else if (*repair) {
             keel::client::Repair(conn, repair_dir, repair_reason, std::cout);
         } else if (*rehearse) {
-            keel::client::MigrateOptions rehearse_options = migrate_options;
-            rehearse_options.dry_run = true;
             keel::client::Migrate(conn, rehearse_dir, std::cout, rehearse_options);
         } else if (*plan) {
             if (!keel::client::Plan(conn, plan_dir, plan_json, std::cout)) {

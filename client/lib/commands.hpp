@@ -114,6 +114,8 @@ struct MigrateOptions {
      * file), restore the run's backup in place (RestoreInPlace), then fail with the original
      * error plus "restored backup ID" */
     bool restore_on_failure = false;
+    /* the rehearsal's report as JSON (keel rehearse --json) */
+    bool json = false;
 };
 
 MigrateSummary Migrate(const Connection &conn, const std::filesystem::path &dir, std::ostream &out,
@@ -279,10 +281,15 @@ RestoreInPlaceResult RestoreInPlace(const Connection &conn, const std::filesyste
 /*
  * Plan prints what keel migrate would do with dir, without the lock and
  * without writing: the pending files in order (transaction or not, number of
- * statements, directives), the versions to supersede, and every blocker
- * migrate would refuse on (checksum mismatch, missing applied file, out of
- * order, a file that does not parse). Text or JSON; returns false when there
- * is a blocker (main exits 3). Works on a standby.
+ * statements, directives), each statement (line, text abbreviated to 80
+ * characters) with the guard's verdict from a static check (keel lint's
+ * engine; see migrate/verdicts.hpp: "ok", "refused (rule)", "allowed by the
+ * break-glass (rule): reason", "warning (rule)" for lint-only rules), the
+ * versions to supersede, and every blocker migrate would refuse on
+ * (checksum mismatch, missing applied file, out of order, a file that does
+ * not parse). Text or JSON; returns false when there is a blocker or a
+ * statement the guard would refuse (main exits 3). Works on a standby.
+ * Rule: issue 12, "plan".
  */
 bool Plan(const Connection &conn, const std::filesystem::path &dir, bool json, std::ostream &out);
 

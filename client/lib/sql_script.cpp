@@ -225,7 +225,22 @@ std::vector<CopyBlock> FindCopyBlocks(const std::string &contents, const std::st
     return blocks;
 }
 
+/* Masked is contents with every block's data and "\." line blanked, line breaks kept. */
+std::string Masked(const std::string &contents, const std::vector<CopyBlock> &blocks) {
+    std::string masked = contents;
+    for (const CopyBlock &b : blocks)
+        for (size_t k = b.data_begin; k < b.block_end; ++k)
+            if (masked[k] != '\n' && masked[k] != '\r')
+                masked[k] = ' ';
+    return masked;
+}
+
 } // namespace
+
+std::string MaskInlineCopyData(const std::string &contents, const std::string &file_name) {
+    std::vector<CopyBlock> blocks = FindCopyBlocks(contents, file_name);
+    return blocks.empty() ? contents : Masked(contents, blocks);
+}
 
 Script PrepareScript(const std::string &contents, const std::string &file_name,
                      bool transactional) {
@@ -235,11 +250,7 @@ Script PrepareScript(const std::string &contents, const std::string &file_name,
     std::string masked;
     const std::string *sql = &contents;
     if (!blocks.empty()) {
-        masked = contents;
-        for (const CopyBlock &b : blocks)
-            for (size_t k = b.data_begin; k < b.block_end; ++k)
-                if (masked[k] != '\n' && masked[k] != '\r')
-                    masked[k] = ' ';
+        masked = Masked(contents, blocks);
         sql = &masked;
     }
     ParseResult parsed(*sql);

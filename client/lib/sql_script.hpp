@@ -54,6 +54,18 @@ struct Script {
  */
 Script PrepareScript(const std::string &contents, const std::string &file_name, bool transactional);
 
+/*
+ * MaskInlineCopyData returns contents with the inline data of every COPY ...
+ * FROM STDIN (the lines after the statement up to and including its "\."
+ * line, as pg_dump and psql write them) blanked to spaces, line breaks kept:
+ * same length, every offset and line number unchanged, so the parser sees
+ * only SQL. A "copy" in a string, comment or identifier is not a COPY (each
+ * candidate is confirmed by the parser). Throws FileError naming the COPY's
+ * line when its data has no "\." line. Used by PrepareScript and keel lint
+ * (issue 12: COPY ... FROM stdin with inline data).
+ */
+std::string MaskInlineCopyData(const std::string &contents, const std::string &file_name);
+
 /* LineAt returns the 1-based line of byte offset in text (LF, CRLF and CR end lines). */
 size_t LineAt(std::string_view text, size_t offset);
 

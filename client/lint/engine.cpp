@@ -26,12 +26,14 @@
 namespace keel::lint {
 
 size_t Report::errors() const {
-    return std::count_if(findings.begin(), findings.end(),
-                         [](const Finding &f) { return f.level == Level::Error; });
+    return std::count_if(findings.begin(), findings.end(), [](const Finding &f) {
+        return f.level == Level::Error && f.waived_by.empty();
+    });
 }
 size_t Report::warnings() const {
-    return std::count_if(findings.begin(), findings.end(),
-                         [](const Finding &f) { return f.level == Level::Warning; });
+    return std::count_if(findings.begin(), findings.end(), [](const Finding &f) {
+        return f.level == Level::Warning && f.waived_by.empty();
+    });
 }
 
 static Level EffectiveLevel(const Rule &rule, const std::map<std::string, Level> &levels) {
@@ -42,10 +44,15 @@ static Level EffectiveLevel(const Rule &rule, const std::map<std::string, Level>
 void Emitter::ReportAt(const Rule &rule, size_t line, size_t column, std::string message,
                        std::string help) {
     Level level = EffectiveLevel(rule, levels_);
-    if (level == Level::Off || GuardWaived(rule, ctx_))
+    if (level == Level::Off)
+        return;
+    bool waived = GuardWaived(rule, ctx_);
+    if (waived && !ctx_.keep_waived)
         return;
     out_->push_back(
         {ctx_.file, line, column, level, rule.name, std::move(message), std::move(help)});
+    if (waived)
+        out_->back().waived_by = "allow-destructive";
 }
 
 void Emitter::Report(const Rule &rule, const Stmt &stmt, std::string message, std::string help) {
@@ -126,6 +133,16 @@ std::vector<Waiver> Waivers(std::string_view text, size_t from, size_t to, const
         at = eol;
     }
     return out;
+}
+
+/* LineStart returns the byte offset where 1-based line begins (LF, CRLF and CR end lines). */
+size_t LineStart(std::string_view text, size_t line) {
+    size_t at = 0;
+    for (size_t l = 1; l < line && at < text.size(); ++at)
+        if (text[at] == '\n' ||
+            (text[at] == '\r' && !(at + 1 < text.size() && text[at + 1] == '\n')))
+            ++l;
+    return at;
 }
 
 /* Unpacked owns a protobuf parse result. */
@@ -265,12 +282,28 @@ std::vector<std::string> NestedSql(const PgQuery__Node *node) {
 /* Engine lints the files of one run, sharing the context of new tables across them. */
 class Engine {
   public:
-    Engine(const std::map<std::string, Level> &levels, Report *report)
-        : levels_(levels), report_(report) {}
+    Engine(const std::map<std::string, Level> &levels, Report *report, bool keep_waived = false)
+        : levels_(levels), report_(report), keep_waived_(keep_waived) {}
 
+    /* LintFile lints one file; the inline data of COPY ... FROM STDIN is not SQL and is skipped
+     * (blanked, so positions after it stay right), as keel migrate sends it as COPY data. */
     void LintFile(const std::string &contents, const std::string &file_name,
                   const std::string &version) {
-        LintParsed(contents, file_name, version, Parse(contents));
+        std::string sql;
+        try {
+            sql = keel::client::MaskInlineCopyData(contents, file_name);
+        } catch (const keel::client::FileError &e) {
+            Parsed unterminated;
+            std::string message = e.what();
+            std::string prefix = file_name + ":" + std::to_string(e.line()) + ": ";
+            if (message.rfind(prefix, 0) == 0)
+                message = message.substr(prefix.size());
+            unterminated.error = message;
+            unterminated.error_offset = LineStart(contents, e.line());
+            LintParsed(contents, file_name, version, unterminated);
+            return;
+        }
+        LintParsed(sql, file_name, version, Parse(sql));
     }
 
     /* LintParsed lints a file whose parse (Parse(contents)) was done beforehand, maybe on another
@@ -281,6 +314,7 @@ class Engine {
         Context ctx;
         ctx.file = file_name;
         ctx.new_tables = new_tables_;
+        ctx.keep_waived = keep_waived_;
         Emitter out(ctx, levels_, &report_->findings);
         try {
             keel::client::Directives d =
@@ -381,6 +415,15 @@ class Engine {
                              "Say why: -- keel:allow " + w.rule + " \"reason\".");
                 continue;
             }
+            if (ctx.keep_waived) {
+                for (auto it = all.begin() + before; it != all.end(); ++it)
+                    if (it->rule == w.rule && it->waived_by.empty())
+                        it->waived_by = "comment";
+                for (PendingDrop &p : ctx.pending)
+                    if (p.rule->name == w.rule && p.line >= w.line && p.waived_by.empty())
+                        p.waived_by = "comment";
+                continue;
+            }
             all.erase(std::remove_if(all.begin() + before, all.end(),
                                      [&](const Finding &f) { return f.rule == w.rule; }),
                       all.end());
@@ -436,28 +479,52 @@ class Engine {
 
     /* EndTransaction: every derived object still waiting for its replacement is a finding. */
     void EndTransaction(Context &ctx, Emitter &out) {
-        for (const PendingDrop &p : ctx.pending)
+        for (const PendingDrop &p : ctx.pending) {
+            size_t before = report_->findings.size();
             out.ReportAt(*p.rule, p.line, p.column, p.message, p.help);
+            for (size_t i = before; i < report_->findings.size(); ++i) {
+                Finding &f = report_->findings[i];
+                f.at_commit = true;
+                if (f.waived_by.empty())
+                    f.waived_by = p.waived_by;
+            }
+        }
         ctx.pending.clear();
     }
 
     const std::map<std::string, Level> &levels_;
     Report *report_;
     std::set<std::string> new_tables_;
+    bool keep_waived_ = false;
     int depth_ = 0;
 };
 
 } // namespace
 
-/* ReadKeelToml (config.cpp) reads keel.toml's [rules] into levels; keys already there win. */
-void ReadKeelToml(const std::filesystem::path &file, std::map<std::string, Level> *levels);
-
 Report LintText(const std::string &contents, const std::string &file_name, const Options &options) {
     Report report;
-    Engine engine(options.levels, &report);
+    Engine engine(options.levels, &report, options.keep_waived);
     auto parsed =
         keel::client::ParseMigrationFileName(std::filesystem::path(file_name).filename().string());
     engine.LintFile(contents, file_name, parsed ? parsed->version : "");
+    return report;
+}
+
+Report LintSequence(const std::vector<Source> &sources, const Options &options) {
+    Report report;
+    Engine engine(options.levels, &report, options.keep_waived);
+    std::map<std::string, size_t> order;
+    for (const Source &source : sources) {
+        order.emplace(source.file_name, order.size());
+        engine.LintFile(source.contents, source.file_name, source.version);
+    }
+    std::stable_sort(report.findings.begin(), report.findings.end(),
+                     [&](const Finding &a, const Finding &b) {
+                         size_t fa = order[a.file], fb = order[b.file];
+                         if (fa != fb)
+                             return fa < fb;
+                         return a.line != b.line ? a.line < b.line : a.column < b.column;
+                     });
     return report;
 }
 
@@ -491,8 +558,10 @@ Report LintPaths(const std::vector<std::filesystem::path> &paths, const Options 
             auto parsed = keel::client::ParseMigrationFileName(path.filename().string());
             files.push_back({parsed ? parsed->version : "", path});
         }
-        Engine engine(levels, &report);
-        Engine down_engine(levels, &report); /* .down.sql files undo; they are their own sequence */
+        Engine engine(levels, &report, options.keep_waived);
+        Engine down_engine(
+            levels, &report,
+            options.keep_waived); /* .down.sql files undo; they are their own sequence */
         for (const auto &[version, file] : files) {
             std::string contents = keel::client::ReadFile(file);
             bool down =

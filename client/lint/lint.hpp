@@ -35,6 +35,11 @@ struct Finding {
     std::string rule;
     std::string message; /* lower case, no trailing period */
     std::string help;    /* the safe alternative, one sentence */
+    /* Only with Options::keep_waived: "allow-destructive" (a guard rule the file's
+     * -- keel:allow-destructive directive waives) or "comment" (a -- keel:allow
+     * waiver); "" for a finding that stands. */
+    std::string waived_by;
+    bool at_commit = false; /* judged when the transaction ends (a dropped object not re-created) */
 };
 
 /* UsageError is a mistake in the command line or in keel.toml: exit code 2. */
@@ -46,6 +51,9 @@ class UsageError : public std::runtime_error {
 /* Options of one run. levels overrides the defaults (keel.toml, then --rule). */
 struct Options {
     std::map<std::string, Level> levels;
+    /* keep waived findings, marked in Finding::waived_by, instead of dropping them (keel plan
+     * shows what the break-glass lets through; the server's guard reads no comment waiver) */
+    bool keep_waived = false;
 };
 
 /* Report is the result of one run. */
@@ -53,8 +61,8 @@ struct Report {
     size_t files = 0;
     size_t statements = 0;
     std::vector<Finding> findings; /* at level warning or error, in file then position order */
-    size_t errors() const;
-    size_t warnings() const;
+    size_t errors() const;         /* findings at Error, waived ones not counted */
+    size_t warnings() const;       /* findings at Warning, waived ones not counted */
 };
 
 /*
@@ -69,6 +77,28 @@ Report LintPaths(const std::vector<std::filesystem::path> &paths, const Options 
 
 /* LintText lints one file's contents as if read from file_name (for tests and fuzzing). */
 Report LintText(const std::string &contents, const std::string &file_name, const Options &options);
+
+/* Source is one file's contents, the name findings carry, and its canonical version. */
+struct Source {
+    std::string contents;
+    std::string file_name;
+    std::string version;
+};
+
+/*
+ * LintSequence lints sources in the order given as one folder run: a table
+ * created in an earlier source counts as new in the later ones (keel plan
+ * passes the pending files, so a table an applied migration created is not
+ * new). Findings keep the order of sources, then position.
+ */
+Report LintSequence(const std::vector<Source> &sources, const Options &options);
+
+/*
+ * ReadKeelToml reads keel.toml's [rules] table (rule = "level") into levels;
+ * names already in levels win. Throws UsageError for bad TOML, an unknown
+ * rule or an unknown level (config.cpp; docs/lint.md, "Configuration").
+ */
+void ReadKeelToml(const std::filesystem::path &file, std::map<std::string, Level> *levels);
 
 /* Output formats. */
 enum class Format { Text, Json, Github, Gcc, Sarif };

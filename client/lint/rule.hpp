@@ -33,6 +33,7 @@ struct PendingDrop {
     std::string kind, key;
     size_t line, column;
     std::string message, help;
+    std::string waived_by; /* a -- keel:allow comment waived it (Options::keep_waived) */
 };
 
 /* Context is what is known at this point of the run. */
@@ -43,6 +44,7 @@ struct Context {
     size_t begin_line = 0, begin_column = 0;
     bool lock_timeout_set = false;     /* SET lock_timeout seen in this file */
     bool destructive_allowed = false;  /* -- keel:allow-destructive "reason" */
+    bool keep_waived = false;          /* Options::keep_waived */
     std::set<std::string> new_tables;  /* created earlier in this file or folder */
     std::set<std::string> new_objects; /* kind + ":" + name, created earlier in this file */
     std::set<std::string>

@@ -115,7 +115,7 @@ MigrateSummary Migrate(const Connection &conn, const std::filesystem::path &dir,
     }
 
     if (options.dry_run)
-        return Rehearse(conn, report, scripts, out);
+        return Rehearse(conn, report, scripts, options, out);
 
     std::string backup_id, history_before = "0";
     if (!options.backup_dir.empty() && (!report.pending.empty() || !report.to_supersede.empty())) {

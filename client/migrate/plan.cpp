@@ -1,14 +1,21 @@
 /*
  * client/migrate/plan.cpp
- *   keel plan: what migrate would do, and every blocker, read-only.
+ *   keel plan: what migrate would do, and every blocker, read-only (a
+ *   standby will do): each pending file in order with its transaction mode
+ *   and its statements, each with the guard's verdict from a static check
+ *   (migrate/verdicts.hpp; issue 12, "plan").
  */
 #include "lib/commands.hpp"
 #include "lib/report.hpp"
 #include "lib/server_role.hpp"
 #include "lib/sql_script.hpp"
+#include "lint/lint.hpp"
 #include "migrate/runner.hpp"
+#include "migrate/verdicts.hpp"
 
 #include <nlohmann/json.hpp>
+
+#include <map>
 
 namespace keel::client {
 
@@ -40,6 +47,31 @@ bool Plan(const Connection &conn, const std::filesystem::path &dir, bool json, s
         if (newest.empty() || CompareVersions(a.row.version, newest) > 0)
             newest = a.row.version;
     }
+    /* what migrate would run: each pending file's statements (those that parse) */
+    std::map<std::string, Script> scripts;
+    std::map<std::string, std::string> errors;
+    for (const auto *f : report.pending) {
+        try {
+            Script script =
+                PrepareScript(f->contents, f->file_name, !f->directives.no_transaction);
+            RequireStatements(*f, script);
+            scripts.emplace(f->version, std::move(script));
+        } catch (const FileError &e) {
+            errors[f->version] = e.what();
+        }
+    }
+    /* the guard's verdicts, statically; keel.toml sets the lint-only rules' levels */
+    std::map<std::string, lint::Level> levels;
+    if (std::filesystem::exists(dir / "keel.toml"))
+        try {
+            lint::ReadKeelToml(dir / "keel.toml", &levels);
+        } catch (const lint::UsageError &e) {
+            notes.push_back(std::string(e.what()) + " (lint rules at their default levels)");
+            levels.clear();
+        }
+    std::map<std::string, FileVerdicts> verdicts =
+        StaticVerdicts(report.pending, scripts, levels, ReadGuardSettings(conn));
+    nlohmann::json refused = nlohmann::json::array();
     nlohmann::json steps = nlohmann::json::array();
     for (const auto *f : report.pending) {
         nlohmann::json step = {{"version", f->version},
@@ -53,13 +85,32 @@ bool Plan(const Connection &conn, const std::filesystem::path &dir, bool json, s
             blockers.push_back(f->file_name + ": older than the newest applied version " + newest +
                                " (--allow-out-of-order)");
         }
-        try {
-            Script script = PrepareScript(f->contents, f->file_name, !f->directives.no_transaction);
-            step["statements"] = script.statements.size();
-            RequireStatements(*f, script);
-        } catch (const FileError &e) {
-            step["error"] = e.what();
-            blockers.push_back(e.what());
+        if (errors.count(f->version)) {
+            step["error"] = errors[f->version];
+            blockers.push_back(errors[f->version]);
+        } else {
+            const FileVerdicts &fv = verdicts[f->version];
+            nlohmann::json statements = nlohmann::json::array();
+            for (const StatementVerdict &v : fv.statements) {
+                statements.push_back({{"line", v.line},
+                                      {"text", v.text},
+                                      {"verdict", v.verdict},
+                                      {"rules", v.rules}});
+                if (!v.refused.empty())
+                    refused.push_back({{"name", f->file_name},
+                                       {"line", v.line},
+                                       {"rules", v.refused},
+                                       {"at_commit", !v.refused_later.empty()}});
+            }
+            step["statement_count"] = fv.statements.size();
+            step["statements"] = statements;
+            nlohmann::json findings = nlohmann::json::array();
+            for (const lint::Finding &finding : fv.file_findings)
+                findings.push_back({{"line", finding.line},
+                                    {"rule", finding.rule},
+                                    {"level", lint::LevelName(finding.level)},
+                                    {"message", finding.message}});
+            step["file_findings"] = findings;
         }
         steps.push_back(step);
     }
@@ -73,24 +124,35 @@ bool Plan(const Connection &conn, const std::filesystem::path &dir, bool json, s
                               {"applied", report.applied.size()},
                               {"pending", steps},
                               {"to_supersede", supersede},
+                              {"refused", refused},
                               {"blockers", blockers},
                               {"notes", notes}}
                    .dump(2)
             << "\n";
-        return blockers.empty();
+        return blockers.empty() && refused.empty();
     }
     out << "database: " << conn.Target() << "  [" << role << "]\n";
     int n = 0;
     for (const auto &step : steps) {
         out << ++n << ". " << step["name"].get<std::string>() << "  ("
             << (step["transaction"].get<bool>() ? "one transaction" : "no transaction");
-        if (step.contains("statements"))
-            out << ", " << step["statements"].get<size_t>() << " statement(s)";
+        if (step.contains("statement_count"))
+            out << ", " << step["statement_count"].get<size_t>() << " statement(s)";
         if (step.contains("allow_destructive"))
             out << ", allow-destructive";
         if (!step["supersedes"].empty())
             out << ", supersedes " << step["supersedes"].dump();
         out << ")\n";
+        if (step.contains("statements"))
+            for (const auto &v : step["statements"])
+                out << "   line " << v["line"].get<size_t>() << ": " << v["text"].get<std::string>()
+                    << " => " << v["verdict"].get<std::string>() << "\n";
+        if (step.contains("file_findings"))
+            for (const auto &finding : step["file_findings"])
+                out << "   line " << finding["line"].get<size_t>() << ": "
+                    << (finding["level"] == "error" ? "error" : "warning") << " ("
+                    << finding["rule"].get<std::string>()
+                    << "): " << finding["message"].get<std::string>() << "\n";
     }
     for (const auto &t : report.to_supersede)
         out << "supersede " << t.version << " by " << t.by->version << "\n";
@@ -102,9 +164,13 @@ bool Plan(const Connection &conn, const std::filesystem::path &dir, bool json, s
         out << "nothing to apply: " << report.applied.size() << " migration(s) applied\n";
     else
         out << steps.size() << " migration(s) to apply"
+            << (refused.empty() ? ""
+                                : "; the guard would refuse " + std::to_string(refused.size()) +
+                                      " statement(s) (-- keel:allow-destructive \"reason\" lets "
+                                      "a file through, docs/guard.md)")
             << (blockers.empty() ? "" : "; keel migrate would refuse until the blockers are fixed")
             << "\n";
-    return blockers.empty();
+    return blockers.empty() && refused.empty();
 }
 
 } // namespace keel::client

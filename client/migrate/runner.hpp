@@ -128,9 +128,12 @@ std::chrono::steady_clock::duration ApplyOne(const Connection &conn, const Migra
 
 /*
  * Rehearse runs every pending transactional file in one transaction and rolls
- * it back (keel rehearse, migrate --dry-run).
+ * it back (keel rehearse, migrate --dry-run): every error, the guard's
+ * verdicts and each statement's locks, as text or JSON (options.json);
+ * CommandError after the report when there was an error (rehearse.cpp).
  */
 MigrateSummary Rehearse(const Connection &conn, const Report &report,
-                        const std::map<std::string, Script> &scripts, std::ostream &out);
+                        const std::map<std::string, Script> &scripts, const MigrateOptions &options,
+                        std::ostream &out);
 
 } // namespace keel::client

@@ -239,3 +239,82 @@ TEST(LintSeeds, FindingsAreTheListedOnes) {
     EXPECT_EQ(got, want.str());
     EXPECT_EQ(r.files, 17u);
 }
+
+// Inline COPY data (pg_dump style) is skipped as keel migrate skips it: no
+// syntax error on the data, findings after the block on their own lines, and
+// an unterminated block is one clear finding on the COPY's line (issue 12).
+TEST(LintCopyData, InlineDataIsSkippedAndLinesStayRight) {
+    std::string sql = "CREATE TABLE t (id int, note text);\n"
+                      "COPY t (id, note) FROM stdin;\n"
+                      "1\tDROP TABLE users;\n"
+                      "2\t' unbalanced ; \\N\n"
+                      "\\.\n"
+                      "COPY t FROM STDIN WITH (FORMAT csv);\n"
+                      "3,\"a;b\"\n"
+                      "\\.\n"
+                      "DROP TABLE users;\n";
+    Report r = LintText(sql, "0001_copy.sql", {});
+    EXPECT_EQ(Count(r, "syntax-error"), 0u) << Render(r, Format::Text);
+    ASSERT_EQ(Count(r, "drop-table"), 1u) << Render(r, Format::Text);
+    for (const auto &f : r.findings) {
+        if (f.rule == "drop-table") {
+            EXPECT_EQ(f.line, 9u);
+        }
+    }
+    EXPECT_EQ(r.statements, 4u);
+
+    Report open = LintText("SELECT 1;\nCOPY t FROM stdin;\n1\n2\n", "0002_open.sql", {});
+    ASSERT_EQ(Count(open, "syntax-error"), 1u) << Render(open, Format::Text);
+    EXPECT_EQ(open.findings.front().line, 2u);
+    EXPECT_NE(open.findings.front().message.find("no \\. line"), std::string::npos)
+        << open.findings.front().message;
+
+    /* a "copy ... from stdin" inside a string is not a COPY: its next line is SQL */
+    Report quoted = LintText("SELECT 'copy t from stdin;';\nDROP TABLE users;\n", "0003_q.sql", {});
+    EXPECT_EQ(Count(quoted, "drop-table"), 1u) << Render(quoted, Format::Text);
+}
+
+// keep_waived keeps what the directive's break-glass and comment waivers let
+// through, marked, and does not count it; LintSequence shares new tables
+// across the files it is given (keel plan's static check, issue 12).
+TEST(LintKeepWaived, MarksWaivedFindingsAndSequenceSharesNewTables) {
+    std::string sql = "-- keel:allow-destructive \"retired\"\nDROP TABLE users;\n";
+    EXPECT_EQ(Count(LintText(sql, "0001_a.sql", {}), "drop-table"), 0u);
+    Options keep;
+    keep.keep_waived = true;
+    Report r = LintText(sql, "0001_a.sql", keep);
+    ASSERT_EQ(Count(r, "drop-table"), 1u);
+    for (const auto &f : r.findings) {
+        if (f.rule == "drop-table") {
+            EXPECT_EQ(f.waived_by, "allow-destructive");
+        }
+    }
+    EXPECT_EQ(r.errors(), 0u);
+
+    Report comment = LintText("-- keel:allow drop-table \"ok\"\nDROP TABLE users;\n"
+                              "DROP VIEW v;\n",
+                              "0001_b.sql", keep);
+    for (const auto &f : comment.findings) {
+        if (f.rule == "drop-table") {
+            EXPECT_EQ(f.waived_by, "comment");
+        }
+        if (f.rule == "drop-view") {
+            EXPECT_TRUE(f.at_commit);
+            EXPECT_EQ(f.waived_by, "");
+        }
+    }
+    EXPECT_EQ(Count(comment, "drop-view"), 1u);
+    EXPECT_EQ(comment.errors(), 1u);
+
+    Report seq =
+        keel::lint::LintSequence({{"CREATE TABLE fresh (id int);\n", "0001_a.sql", "1"},
+                                  {"DROP TABLE fresh;\nDROP TABLE old;\n", "0002_b.sql", "2"}},
+                                 {});
+    ASSERT_EQ(Count(seq, "drop-table"), 1u) << Render(seq, Format::Text);
+    for (const auto &f : seq.findings) {
+        if (f.rule == "drop-table") {
+            EXPECT_EQ(f.line, 2u);
+            EXPECT_EQ(f.file, "0002_b.sql");
+        }
+    }
+}
