@@ -45,8 +45,61 @@ std::string Sha256Hex(std::string_view data) {
     return out;
 }
 
+namespace {
+
+std::string Hex(const unsigned char *digest, unsigned int length) {
+    static const char hex[] = "0123456789abcdef";
+    std::string out;
+    out.reserve(length * 2);
+    for (unsigned int i = 0; i < length; ++i) {
+        out.push_back(hex[digest[i] >> 4]);
+        out.push_back(hex[digest[i] & 0x0f]);
+    }
+    return out;
+}
+
+} // namespace
+
+ChecksumStream::ChecksumStream() : ctx_(EVP_MD_CTX_new(), &EVP_MD_CTX_free) {
+    if (!ctx_ || EVP_DigestInit_ex(ctx_.get(), EVP_sha256(), nullptr) != 1)
+        throw std::runtime_error("OpenSSL could not start a SHA-256 digest");
+}
+
+void ChecksumStream::Update(std::string_view piece) {
+    /* NormalizeLineEndings, with the CR of a CRLF split between pieces remembered */
+    normalised_.clear();
+    normalised_.reserve(piece.size());
+    size_t i = 0;
+    if (after_cr_ && !piece.empty() && piece[0] == '\n')
+        i = 1;
+    for (; i < piece.size(); ++i) {
+        char c = piece[i];
+        if (c == '\r') {
+            normalised_.push_back('\n');
+            if (i + 1 < piece.size() && piece[i + 1] == '\n')
+                ++i;
+        } else {
+            normalised_.push_back(c);
+        }
+    }
+    if (!piece.empty())
+        after_cr_ = piece.back() == '\r';
+    if (EVP_DigestUpdate(ctx_.get(), normalised_.data(), normalised_.size()) != 1)
+        throw std::runtime_error("OpenSSL could not compute a SHA-256 digest");
+}
+
+std::string ChecksumStream::Final() {
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned int length = 0;
+    if (EVP_DigestFinal_ex(ctx_.get(), digest, &length) != 1)
+        throw std::runtime_error("OpenSSL could not compute a SHA-256 digest");
+    return Hex(digest, length);
+}
+
 std::string MigrationChecksum(std::string_view contents) {
-    return Sha256Hex(NormalizeLineEndings(contents));
+    ChecksumStream sum;
+    sum.Update(contents);
+    return sum.Final();
 }
 
 } // namespace keel::client

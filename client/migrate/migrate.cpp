@@ -94,9 +94,10 @@ MigrateSummary Migrate(const Connection &conn, const std::filesystem::path &dir,
     std::map<std::string, Script> scripts;
     for (const auto *file : report.pending) {
         try {
-            scripts.emplace(file->version, PrepareScript(file->contents, file->file_name,
-                                                         !file->directives.no_transaction));
+            scripts.emplace(file->version, PrepareFile(*file));
         } catch (const FileError &e) {
+            throw CommandError(std::string(e.what()) + "; nothing applied");
+        } catch (const std::runtime_error &e) { /* a streamed file that cannot be read */
             throw CommandError(std::string(e.what()) + "; nothing applied");
         }
     }

@@ -48,9 +48,11 @@ bool Plan(const Connection &conn, const std::filesystem::path &dir, bool json, s
                                " (--allow-out-of-order)");
         }
         try {
-            Script script = PrepareScript(f->contents, f->file_name, !f->directives.no_transaction);
-            step["statements"] = script.statements.size();
-        } catch (const FileError &e) {
+            Script script = PrepareFile(*f);
+            step["statements"] = script.StatementCount();
+            if (script.streamed)
+                step["streamed_bytes"] = f->size;
+        } catch (const std::runtime_error &e) { /* FileError, or a streamed file unreadable */
             step["error"] = e.what();
             blockers.push_back(e.what());
         }
@@ -75,6 +77,8 @@ bool Plan(const Connection &conn, const std::filesystem::path &dir, bool json, s
             << (step["transaction"].get<bool>() ? "one transaction" : "no transaction");
         if (step.contains("statements"))
             out << ", " << step["statements"].get<size_t>() << " statement(s)";
+        if (step.contains("streamed_bytes"))
+            out << ", streamed from disk";
         if (step.contains("allow_destructive"))
             out << ", allow-destructive";
         if (!step["supersedes"].empty())

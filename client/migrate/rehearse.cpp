@@ -37,6 +37,19 @@ MigrateSummary Rehearse(const Connection &conn, const Report &report,
             if (file->directives.allow_destructive_reason)
                 conn.ExecParams("SELECT keel.allow_destructive($1)",
                                 {*file->directives.allow_destructive_reason});
+            if (script.streamed) { /* a file above the streaming threshold: apply_streamed.cpp */
+                StreamedPlace place;
+                try {
+                    RunStreamed(conn, *file, script, true, nullptr, out, place);
+                } catch (const ServerError &e) {
+                    PQclear(PQexec(conn.get(), "ROLLBACK"));
+                    throw CommandError(
+                        "rehearsal: " + file->file_name +
+                        (place.line ? ":" + std::to_string(place.line) : std::string()) + ": " +
+                        e.OneLine() + " [" + std::to_string(summary.applied) +
+                        " file(s) rehearsed before it; nothing was changed]");
+                }
+            }
             for (const auto &stmt : script.statements) {
                 try {
                     if (stmt.has_copy_data)
