@@ -6,6 +6,7 @@
 
 #include <openssl/evp.h>
 
+#include <cstring>
 #include <memory>
 #include <stdexcept>
 
@@ -66,26 +67,28 @@ ChecksumStream::ChecksumStream() : ctx_(EVP_MD_CTX_new(), &EVP_MD_CTX_free) {
 }
 
 void ChecksumStream::Update(std::string_view piece) {
-    /* NormalizeLineEndings, with the CR of a CRLF split between pieces remembered */
-    normalised_.clear();
-    normalised_.reserve(piece.size());
+    /* NormalizeLineEndings, with the CR of a CRLF split between pieces remembered; the runs
+     * between CRs are hashed in place (most files have none) */
+    auto hash = [this](const char *data, size_t n) {
+        if (n && EVP_DigestUpdate(ctx_.get(), data, n) != 1)
+            throw std::runtime_error("OpenSSL could not compute a SHA-256 digest");
+    };
     size_t i = 0;
     if (after_cr_ && !piece.empty() && piece[0] == '\n')
         i = 1;
-    for (; i < piece.size(); ++i) {
-        char c = piece[i];
-        if (c == '\r') {
-            normalised_.push_back('\n');
-            if (i + 1 < piece.size() && piece[i + 1] == '\n')
-                ++i;
-        } else {
-            normalised_.push_back(c);
-        }
+    while (i < piece.size()) {
+        const void *cr = std::memchr(piece.data() + i, '\r', piece.size() - i);
+        size_t end = cr ? size_t(static_cast<const char *>(cr) - piece.data()) : piece.size();
+        hash(piece.data() + i, end - i);
+        if (!cr)
+            break;
+        hash("\n", 1);
+        i = end + 1;
+        if (i < piece.size() && piece[i] == '\n')
+            ++i;
     }
     if (!piece.empty())
         after_cr_ = piece.back() == '\r';
-    if (EVP_DigestUpdate(ctx_.get(), normalised_.data(), normalised_.size()) != 1)
-        throw std::runtime_error("OpenSSL could not compute a SHA-256 digest");
 }
 
 std::string ChecksumStream::Final() {

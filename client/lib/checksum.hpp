@@ -33,7 +33,6 @@ class ChecksumStream {
   private:
     std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx_;
     bool after_cr_ = false; /* the last byte seen was a CR (already hashed as LF) */
-    std::string normalised_;
 };
 
 /*

@@ -215,6 +215,18 @@ std::string ReadFile(const std::filesystem::path &path) {
 size_t EncodingCheck::Scan(std::string_view s, bool final) {
     size_t i = 0;
     while (i < s.size()) {
+        /* eight ASCII bytes at a time, none of them NUL or LF (the common case) */
+        const std::uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
+        while (i + 8 <= s.size()) {
+            std::uint64_t w;
+            std::memcpy(&w, s.data() + i, 8);
+            std::uint64_t lf = w ^ (ones * '\n');
+            if ((w & highs) || ((w - ones) & ~w & highs) || ((lf - ones) & ~lf & highs))
+                break;
+            i += 8;
+        }
+        if (i >= s.size())
+            break;
         unsigned char c = static_cast<unsigned char>(s[i]);
         if (c == '\n') {
             ++line_;
@@ -357,9 +369,14 @@ void ScanLargeFile(MigrationFile &file) {
             char c = piece[i];
             if (c != '\n' && c != '\r')
                 continue;
-            if (line.size() < max_line)
-                line.append(piece.data() + start, std::min(i - start, max_line - line.size()));
-            feed_line();
+            if (line.empty() && !directives.Leading() &&
+                !memmem(piece.data() + start, i - start, "keel:", 5)) {
+                directives.SkipLine(); /* the common case: no directive can be on it */
+            } else {
+                if (line.size() < max_line)
+                    line.append(piece.data() + start, std::min(i - start, max_line - line.size()));
+                feed_line();
+            }
             if (c == '\r') {
                 if (i + 1 < piece.size() && piece[i + 1] == '\n')
                     ++i;

@@ -183,6 +183,9 @@ class DirectiveReader {
         : file_name_(std::move(file_name)), own_version_(std::move(own_version)) {}
     void Line(std::string_view line);
     Directives Finish() const;
+    /* SkipLine counts a line without reading it: only for a line without "keel:" once
+     * Leading() is false (it can be neither a directive nor the end of the leading comments). */
+    void SkipLine() { ++line_no_; }
     /* Leading: no line so far held SQL (directives may still follow). */
     bool Leading() const { return leading_; }
 

@@ -122,20 +122,23 @@ void SqlStream::Token(const std::string &word, bool identifier) {
         words_[token_count_] = word;
     ++token_count_;
     /* COPY ... FROM STDIN at the top level: inline data follows the statement */
-    if (paren_depth_ == 0 && after_from_ && word == "stdin" && words_[0] == "copy")
-        copy_from_stdin_ = true;
-    after_from_ = paren_depth_ == 0 && word == "from";
+    if (words_[0] == "copy") {
+        if (paren_depth_ == 0 && after_from_ && word == "stdin")
+            copy_from_stdin_ = true;
+        after_from_ = paren_depth_ == 0 && word == "from";
+    }
     if (!identifier)
         return;
     /* psqlscan.l: a ';' inside BEGIN ... END of CREATE [OR REPLACE] FUNCTION|PROCEDURE does not
-     * end the statement (SQL-standard bodies, BEGIN ATOMIC ... END) */
+     * end the statement (SQL-standard bodies, BEGIN ATOMIC ... END). Only a statement whose first
+     * identifier is CREATE can be one, so the rest is skipped for all others. */
     if (identifier_count_ == 0)
         std::memset(identifiers_, 0, sizeof identifiers_);
-    if (word == "create" || word == "function" || word == "procedure" || word == "or" ||
-        word == "replace") {
-        if (identifier_count_ < sizeof identifiers_)
-            identifiers_[identifier_count_] = word[0];
-    }
+    if (identifier_count_ < sizeof identifiers_ &&
+        (identifier_count_ == 0 || identifiers_[0] == 'c') &&
+        (word == "create" || word == "function" || word == "procedure" || word == "or" ||
+         word == "replace"))
+        identifiers_[identifier_count_] = word[0];
     ++identifier_count_;
     if (identifiers_[0] == 'c' &&
         (identifiers_[1] == 'f' || identifiers_[1] == 'p' ||
@@ -157,6 +160,15 @@ void SqlStream::Token(const std::string &word, bool identifier) {
 void SqlStream::SkipQuoted(char quote, bool backslash_escapes) {
     ++pos_; /* the opening quote */
     for (;;) {
+        /* the plain characters of the string, straight from the buffer */
+        const char *data = buf_.data();
+        size_t n = buf_.size();
+        while (pos_ < n) {
+            char ch = data[pos_];
+            if (ch == quote || ch == '\n' || ch == '\r' || (ch == '\\' && backslash_escapes))
+                break;
+            ++pos_;
+        }
         int c = At(0);
         if (c < 0)
             return; /* unterminated: the parser says so */
