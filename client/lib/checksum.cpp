@@ -6,6 +6,7 @@
 
 #include <openssl/evp.h>
 
+#include <cstring>
 #include <memory>
 #include <stdexcept>
 
@@ -49,8 +50,63 @@ std::string Sha256Hex(std::string_view data) {
     return out;
 }
 
+namespace {
+
+std::string Hex(const unsigned char *digest, unsigned int length) {
+    static const char hex[] = "0123456789abcdef";
+    std::string out;
+    out.reserve(length * 2);
+    for (unsigned int i = 0; i < length; ++i) {
+        out.push_back(hex[digest[i] >> 4]);
+        out.push_back(hex[digest[i] & 0x0f]);
+    }
+    return out;
+}
+
+} // namespace
+
+ChecksumStream::ChecksumStream() : ctx_(EVP_MD_CTX_new(), &EVP_MD_CTX_free) {
+    if (!ctx_ || EVP_DigestInit_ex(ctx_.get(), EVP_sha256(), nullptr) != 1)
+        throw std::runtime_error("OpenSSL could not start a SHA-256 digest");
+}
+
+void ChecksumStream::Update(std::string_view piece) {
+    /* NormalizeLineEndings, with the CR of a CRLF split between pieces remembered; the runs
+     * between CRs are hashed in place (most files have none) */
+    auto hash = [this](const char *data, size_t n) {
+        if (n && EVP_DigestUpdate(ctx_.get(), data, n) != 1)
+            throw std::runtime_error("OpenSSL could not compute a SHA-256 digest");
+    };
+    size_t i = 0;
+    if (after_cr_ && !piece.empty() && piece[0] == '\n')
+        i = 1;
+    while (i < piece.size()) {
+        const void *cr = std::memchr(piece.data() + i, '\r', piece.size() - i);
+        size_t end = cr ? size_t(static_cast<const char *>(cr) - piece.data()) : piece.size();
+        hash(piece.data() + i, end - i);
+        if (!cr)
+            break;
+        hash("\n", 1);
+        i = end + 1;
+        if (i < piece.size() && piece[i] == '\n')
+            ++i;
+    }
+    if (!piece.empty())
+        after_cr_ = piece.back() == '\r';
+}
+
+std::string ChecksumStream::Final() {
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned int length = 0;
+    if (EVP_DigestFinal_ex(ctx_.get(), digest, &length) != 1)
+        throw std::runtime_error("OpenSSL could not compute a SHA-256 digest");
+    return Hex(digest, length);
+}
+
 std::string MigrationChecksum(std::string_view contents) {
-    return Sha256Hex(NormalizeLineEndings(contents));
+    ChecksumStream sum;
+    sum.Update(contents);
+    return sum.Final();
 }
 
 } // namespace keel::client

@@ -6,10 +6,34 @@
  */
 #pragma once
 
+#include <openssl/evp.h>
+
+#include <memory>
 #include <string>
 #include <string_view>
 
 namespace keel::client {
+
+/*
+ * ChecksumStream computes MigrationChecksum over a file given in pieces of
+ * any size (keel reads files above the streaming threshold in 1 MiB chunks,
+ * sql_stream.hpp): a CR at the end of one piece and an LF at the start of the
+ * next count as one CRLF. Feeding the whole text at once is exactly
+ * MigrationChecksum (which is built on it), so streamed and in-memory files
+ * get byte-identical checksums. Throws std::runtime_error if OpenSSL fails.
+ */
+class ChecksumStream {
+  public:
+    ChecksumStream();
+    /* Update adds the next bytes of the file, as on disk. */
+    void Update(std::string_view piece);
+    /* Final returns the 64 lowercase hex digits; the stream is then spent. */
+    std::string Final();
+
+  private:
+    std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx_;
+    bool after_cr_ = false; /* the last byte seen was a CR (already hashed as LF) */
+};
 
 /*
  * NormalizeLineEndings returns text with every CRLF and every lone CR

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <exception>
 
 namespace keel::client {
 
@@ -110,21 +111,46 @@ Result Connection::ExecParams(const std::string &sql,
 }
 
 void Connection::CopyIn(const std::string &sql, const std::string &data) const {
+    /* in pieces of 1 MB: libpq buffers what it cannot send yet */
+    const size_t piece = 1 << 20;
+    size_t off = 0;
+    CopyIn(sql, [&](std::string &out) {
+        size_t n = std::min(piece, data.size() - off);
+        out.assign(data, off, n);
+        off += n;
+        return off < data.size();
+    });
+}
+
+void Connection::CopyIn(const std::string &sql,
+                        const std::function<bool(std::string &)> &next_piece) const {
     Result start(PQexec(get(), sql.c_str()), &PQclear);
     if (!start || PQresultStatus(start.get()) != PGRES_COPY_IN)
         throw ResultError(get(), start.get());
-    /* in pieces of 1 MB: libpq buffers what it cannot send yet */
-    const size_t piece = 1 << 20;
-    bool ok = true;
-    for (size_t off = 0; off < data.size() && ok; off += piece) {
-        size_t n = std::min(piece, data.size() - off);
-        ok = PQputCopyData(get(), data.data() + off, static_cast<int>(n)) == 1;
+    bool ok = true, more = true;
+    std::exception_ptr failure;
+    std::string buf;
+    while (ok && more) {
+        buf.clear();
+        try {
+            more = next_piece(buf);
+        } catch (...) {
+            failure = std::current_exception();
+            break;
+        }
+        if (!buf.empty())
+            ok = PQputCopyData(get(), buf.data(), static_cast<int>(buf.size())) == 1;
     }
-    if (PQputCopyEnd(get(), ok ? nullptr : "keel could not send the COPY data") != 1)
+    const char *why = failure ? "keel stopped reading the COPY data"
+                      : ok    ? nullptr
+                              : "keel could not send the COPY data";
+    if (PQputCopyEnd(get(), why) != 1)
         throw ResultError(get(), nullptr);
     Result last(nullptr, &PQclear);
     while (PGresult *r = PQgetResult(get()))
         last.reset(r);
+    if (failure)
+        std::rethrow_exception(failure);
     if (!last || PQresultStatus(last.get()) != PGRES_COMMAND_OK)
         throw ResultError(get(), last.get());
 }

@@ -9,6 +9,7 @@
 
 #include <libpq-fe.h>
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <stdexcept>
@@ -71,6 +72,15 @@ class Connection {
      * is the server's error, with its CONTEXT naming the line).
      */
     void CopyIn(const std::string &sql, const std::string &data) const;
+
+    /*
+     * CopyIn with the data in pieces: next_piece appends the next piece to
+     * its argument (an emptied string) and returns false after the last one,
+     * so a COPY of any size passes through bounded memory (streamed files,
+     * sql_stream.hpp). An exception from next_piece ends the COPY with an
+     * error (PQputCopyEnd) and is rethrown once the server has answered.
+     */
+    void CopyIn(const std::string &sql, const std::function<bool(std::string &)> &next_piece) const;
 
     /* Scalar returns the first column of the first row ("" for NULL); throws if no row. */
     std::string Scalar(const std::string &sql,

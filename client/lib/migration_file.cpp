@@ -12,6 +12,9 @@
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
 #include <map>
 #include <sstream>
 
@@ -126,90 +129,98 @@ std::optional<ParsedName> ParseMigrationFileName(std::string_view name) {
     return parsed;
 }
 
-Directives ParseDirectives(std::string_view contents, const std::string &file_name,
-                           const std::string &own_version) {
-    Directives d;
-    bool leading = true;
-    size_t line_no = 0;
-    for (std::string_view line : SplitLines(contents)) {
-        ++line_no;
-        std::string_view trimmed = Trim(line);
-        std::optional<std::string_view> body = DirectiveBody(line);
-        if (leading && !trimmed.empty() && trimmed.substr(0, 2) != "--")
-            leading = false;
-        if (!body)
-            continue;
-        /* "-- keel:allow <rule> \"reason\"" is a keel lint waiver, not a directive: it goes
-         * before the statement it waives, anywhere in the file. */
-        std::string_view head = body->substr(0, body->find_first_of(" \t"));
-        if (head == "allow")
-            continue;
-        if (!leading)
-            throw FileError(file_name, line_no,
-                            "keel directive after the first statement; directives must be "
-                            "leading comments, before any SQL");
-        std::string_view rest = *body;
-        size_t name_end = 0;
-        while (name_end < rest.size() && !std::isspace(static_cast<unsigned char>(rest[name_end])))
-            ++name_end;
-        std::string name(rest.substr(0, name_end));
-        std::string_view args = Trim(rest.substr(name_end));
+void DirectiveReader::Line(std::string_view line) {
+    const std::string &file_name = file_name_;
+    const std::string &own_version = own_version_;
+    Directives &d = d_;
+    size_t line_no = ++line_no_;
+    std::string_view trimmed = Trim(line);
+    std::optional<std::string_view> body = DirectiveBody(line);
+    if (leading_ && !trimmed.empty() && trimmed.substr(0, 2) != "--")
+        leading_ = false;
+    if (!body)
+        return;
+    /* "-- keel:allow <rule> \"reason\"" is a keel lint waiver, not a directive: it goes
+     * before the statement it waives, anywhere in the file. */
+    std::string_view head = body->substr(0, body->find_first_of(" \t"));
+    if (head == "allow")
+        return;
+    if (!leading_)
+        throw FileError(file_name, line_no,
+                        "keel directive after the first statement; directives must be "
+                        "leading comments, before any SQL");
+    std::string_view rest = *body;
+    size_t name_end = 0;
+    while (name_end < rest.size() && !std::isspace(static_cast<unsigned char>(rest[name_end])))
+        ++name_end;
+    std::string name(rest.substr(0, name_end));
+    std::string_view args = Trim(rest.substr(name_end));
 
-        if (name == "no-transaction") {
-            if (!args.empty())
-                throw FileError(file_name, line_no,
-                                "keel:no-transaction takes no argument, got \"" +
-                                    std::string(args) + "\"");
-            if (d.no_transaction)
-                throw FileError(file_name, line_no, "keel:no-transaction given twice");
-            d.no_transaction = true;
-        } else if (name == "supersedes") {
-            if (args.empty())
-                throw FileError(file_name, line_no,
-                                "keel:supersedes needs a version, as in -- keel:supersedes 0004");
-            std::string list(args);
-            std::replace(list.begin(), list.end(), ',', ' ');
-            std::istringstream words(list);
-            std::string word;
-            while (words >> word) {
-                if (!std::all_of(word.begin(), word.end(), IsDigit))
-                    throw FileError(file_name, line_no,
-                                    "keel:supersedes expects versions made of digits, got \"" +
-                                        word + "\"");
-                std::string v = CanonicalVersion(word);
-                if (v == own_version)
-                    throw FileError(file_name, line_no,
-                                    "a migration cannot supersede its own version " + v);
-                if (std::find(d.supersedes.begin(), d.supersedes.end(), v) == d.supersedes.end())
-                    d.supersedes.push_back(v);
-            }
-        } else if (name == "allow-destructive") {
-            if (d.allow_destructive_reason)
-                throw FileError(file_name, line_no, "keel:allow-destructive given twice");
-            if (args.size() < 2 || args.front() != '"' || args.back() != '"')
-                throw FileError(file_name, line_no,
-                                "keel:allow-destructive needs a reason in double quotes, as in "
-                                "-- keel:allow-destructive \"drop the unused legacy table\"");
-            std::string_view reason = args.substr(1, args.size() - 2);
-            if (reason.find('"') != std::string_view::npos)
-                throw FileError(file_name, line_no,
-                                "keel:allow-destructive reason must be one quoted string");
-            if (Trim(reason).empty())
-                throw FileError(file_name, line_no, "keel:allow-destructive reason is empty");
-            d.allow_destructive_reason = std::string(Trim(reason));
-            d.allow_destructive_line = line_no;
-        } else {
+    if (name == "no-transaction") {
+        if (!args.empty())
             throw FileError(file_name, line_no,
-                            "unknown keel directive \"keel:" + name +
-                                "\" (known: keel:no-transaction, keel:supersedes, "
-                                "keel:allow-destructive)");
+                            "keel:no-transaction takes no argument, got \"" + std::string(args) +
+                                "\"");
+        if (d.no_transaction)
+            throw FileError(file_name, line_no, "keel:no-transaction given twice");
+        d.no_transaction = true;
+    } else if (name == "supersedes") {
+        if (args.empty())
+            throw FileError(file_name, line_no,
+                            "keel:supersedes needs a version, as in -- keel:supersedes 0004");
+        std::string list(args);
+        std::replace(list.begin(), list.end(), ',', ' ');
+        std::istringstream words(list);
+        std::string word;
+        while (words >> word) {
+            if (!std::all_of(word.begin(), word.end(), IsDigit))
+                throw FileError(file_name, line_no,
+                                "keel:supersedes expects versions made of digits, got \"" + word +
+                                    "\"");
+            std::string v = CanonicalVersion(word);
+            if (v == own_version)
+                throw FileError(file_name, line_no,
+                                "a migration cannot supersede its own version " + v);
+            if (std::find(d.supersedes.begin(), d.supersedes.end(), v) == d.supersedes.end())
+                d.supersedes.push_back(v);
         }
+    } else if (name == "allow-destructive") {
+        if (d.allow_destructive_reason)
+            throw FileError(file_name, line_no, "keel:allow-destructive given twice");
+        if (args.size() < 2 || args.front() != '"' || args.back() != '"')
+            throw FileError(file_name, line_no,
+                            "keel:allow-destructive needs a reason in double quotes, as in "
+                            "-- keel:allow-destructive \"drop the unused legacy table\"");
+        std::string_view reason = args.substr(1, args.size() - 2);
+        if (reason.find('"') != std::string_view::npos)
+            throw FileError(file_name, line_no,
+                            "keel:allow-destructive reason must be one quoted string");
+        if (Trim(reason).empty())
+            throw FileError(file_name, line_no, "keel:allow-destructive reason is empty");
+        d.allow_destructive_reason = std::string(Trim(reason));
+        d.allow_destructive_line = line_no;
+    } else {
+        throw FileError(file_name, line_no,
+                        "unknown keel directive \"keel:" + name +
+                            "\" (known: keel:no-transaction, keel:supersedes, "
+                            "keel:allow-destructive)");
     }
-    if (d.no_transaction && d.allow_destructive_reason)
-        throw FileError(file_name, d.allow_destructive_line,
+}
+
+Directives DirectiveReader::Finish() const {
+    if (d_.no_transaction && d_.allow_destructive_reason)
+        throw FileError(file_name_, d_.allow_destructive_line,
                         "keel:allow-destructive cannot be combined with keel:no-transaction: "
                         "the break-glass lasts one transaction");
-    return d;
+    return d_;
+}
+
+Directives ParseDirectives(std::string_view contents, const std::string &file_name,
+                           const std::string &own_version) {
+    DirectiveReader reader(file_name, own_version);
+    for (std::string_view line : SplitLines(contents))
+        reader.Line(line);
+    return reader.Finish();
 }
 
 std::string ReadFile(const std::filesystem::path &path) {
@@ -236,40 +247,199 @@ std::string ReadFile(const std::filesystem::path &path) {
     return contents;
 }
 
-std::string EncodingProblem(std::string_view contents) {
-    size_t line = 1;
-    for (size_t i = 0; i < contents.size();) {
-        unsigned char c = static_cast<unsigned char>(contents[i]);
-        if (c == '\n')
-            ++line;
-        if (c == 0)
-            return "line " + std::to_string(line) +
-                   " holds a NUL byte; PostgreSQL would stop reading the file there (is it "
-                   "UTF-16 or binary?)";
+size_t EncodingCheck::Scan(std::string_view s, bool final) {
+    size_t i = 0;
+    while (i < s.size()) {
+        /* eight ASCII bytes at a time, none of them NUL or LF (the common case) */
+        const std::uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
+        while (i + 8 <= s.size()) {
+            std::uint64_t w;
+            std::memcpy(&w, s.data() + i, 8);
+            std::uint64_t lf = w ^ (ones * '\n');
+            if ((w & highs) || ((w - ones) & ~w & highs) || ((lf - ones) & ~lf & highs))
+                break;
+            i += 8;
+        }
+        if (i >= s.size())
+            break;
+        unsigned char c = static_cast<unsigned char>(s[i]);
+        if (c == '\n') {
+            ++line_;
+            ++i;
+            continue;
+        }
+        if (c >= 0x20 && c < 0x80) { /* the common case */
+            ++i;
+            continue;
+        }
+        if (c == 0) {
+            problem_ = "line " + std::to_string(line_) +
+                       " holds a NUL byte; PostgreSQL would stop reading the file there (is it "
+                       "UTF-16 or binary?)";
+            return s.size();
+        }
         size_t len = c < 0x80             ? 1
                      : (c & 0xE0) == 0xC0 ? 2
                      : (c & 0xF0) == 0xE0 ? 3
                      : (c & 0xF8) == 0xF0 ? 4
                                           : 0;
-        bool ok = len != 0 && i + len <= contents.size() && !(len == 2 && c < 0xC2);
+        if (len != 0 && i + len > s.size() && !final)
+            return i; /* the rest of this character is in the next piece */
+        bool ok = len != 0 && i + len <= s.size() && !(len == 2 && c < 0xC2);
         for (size_t k = 1; ok && k < len; ++k)
-            ok = (static_cast<unsigned char>(contents[i + k]) & 0xC0) == 0x80;
+            ok = (static_cast<unsigned char>(s[i + k]) & 0xC0) == 0x80;
         if (ok && len == 3) {
-            unsigned char c1 = static_cast<unsigned char>(contents[i + 1]);
+            unsigned char c1 = static_cast<unsigned char>(s[i + 1]);
             ok = !(c == 0xE0 && c1 < 0xA0) && !(c == 0xED && c1 >= 0xA0); /* overlong, surrogates */
         }
         if (ok && len == 4) {
-            unsigned char c1 = static_cast<unsigned char>(contents[i + 1]);
+            unsigned char c1 = static_cast<unsigned char>(s[i + 1]);
             ok = c <= 0xF4 && !(c == 0xF0 && c1 < 0x90) && !(c == 0xF4 && c1 >= 0x90);
         }
-        if (!ok)
-            return "line " + std::to_string(line) + " is not valid UTF-8 (byte 0x" +
-                   std::string(1, "0123456789abcdef"[c >> 4]) +
-                   std::string(1, "0123456789abcdef"[c & 15]) + "); save the file as UTF-8";
+        if (!ok) {
+            problem_ = "line " + std::to_string(line_) + " is not valid UTF-8 (byte 0x" +
+                       std::string(1, "0123456789abcdef"[c >> 4]) +
+                       std::string(1, "0123456789abcdef"[c & 15]) + "); save the file as UTF-8";
+            return s.size();
+        }
         i += len;
     }
-    return "";
+    return i;
 }
+
+void EncodingCheck::Update(std::string_view piece) {
+    if (!problem_.empty())
+        return;
+    if (!carry_.empty()) {
+        /* finish the split character from the first bytes of this piece */
+        std::string head = carry_ + std::string(piece.substr(0, 3));
+        size_t done = Scan(head, false);
+        if (!problem_.empty())
+            return;
+        if (done < carry_.size() || (done == 0 && !head.empty())) {
+            carry_ = head; /* still incomplete: a piece of one or two bytes */
+            return;
+        }
+        piece.remove_prefix(done - carry_.size());
+        carry_.clear();
+    }
+    size_t done = Scan(piece, false);
+    if (problem_.empty())
+        carry_ = std::string(piece.substr(done));
+}
+
+std::string EncodingCheck::Finish() {
+    if (problem_.empty() && !carry_.empty())
+        Scan(carry_, true);
+    carry_.clear();
+    return problem_;
+}
+
+std::string EncodingProblem(std::string_view contents) {
+    EncodingCheck check;
+    check.Update(contents);
+    return check.Finish();
+}
+
+std::uintmax_t StreamThreshold() {
+    const char *env = std::getenv("KEEL_STREAM_THRESHOLD");
+    if (env && *env && std::all_of(env, env + std::strlen(env), IsDigit) && std::strlen(env) < 19)
+        return std::strtoull(env, nullptr, 10);
+    return kStreamThresholdBytes;
+}
+
+namespace {
+
+/*
+ * ScanLargeFile reads a file above the streaming threshold in 1 MiB chunks:
+ * its checksum (of the bytes as on disk), its encoding and its directives
+ * (every line goes through DirectiveReader, as ParseDirectives reads a whole
+ * file), keeping no more than one chunk and one line. Throws FileError for
+ * what the in-memory path throws, in the same order (encoding before
+ * directives), std::runtime_error when the file cannot be read.
+ */
+void ScanLargeFile(MigrationFile &file) {
+    std::ifstream in(file.path, std::ios::binary);
+    if (!in)
+        throw std::runtime_error("cannot read " + file.path.string());
+    ChecksumStream sum;
+    EncodingCheck encoding;
+    DirectiveReader directives(file.file_name, file.version);
+    std::optional<FileError> directive_error;
+    /* a line longer than this is cut for the directive check (a directive is one short line) */
+    const size_t max_line = 1 << 20;
+    std::string line;
+    bool after_cr = false, first = true;
+    std::vector<char> chunk(1 << 20);
+    std::uintmax_t size = 0;
+    auto feed_line = [&]() {
+        if (!directive_error)
+            try {
+                directives.Line(line);
+            } catch (const FileError &e) {
+                directive_error = e;
+            }
+        line.clear();
+    };
+    while (in) {
+        in.read(chunk.data(), std::streamsize(chunk.size()));
+        size_t n = size_t(in.gcount());
+        if (n == 0)
+            break;
+        std::string_view piece(chunk.data(), n);
+        size += n;
+        /* a byte-order mark is not SQL, and not in the checksum: as the in-memory path */
+        if (first && piece.substr(0, 3) == "\xEF\xBB\xBF")
+            piece.remove_prefix(3);
+        first = false;
+        sum.Update(piece);
+        encoding.Update(piece);
+        if (directive_error)
+            continue;
+        size_t i = 0;
+        if (after_cr && !piece.empty() && piece[0] == '\n')
+            i = 1;
+        after_cr = false;
+        size_t start = i;
+        for (; i < piece.size(); ++i) {
+            char c = piece[i];
+            if (c != '\n' && c != '\r')
+                continue;
+            if (line.empty() && !directives.Leading() &&
+                !memmem(piece.data() + start, i - start, "keel:", 5)) {
+                directives.SkipLine(); /* the common case: no directive can be on it */
+            } else {
+                if (line.size() < max_line)
+                    line.append(piece.data() + start, std::min(i - start, max_line - line.size()));
+                feed_line();
+            }
+            if (c == '\r') {
+                if (i + 1 < piece.size() && piece[i + 1] == '\n')
+                    ++i;
+                else if (i + 1 == piece.size())
+                    after_cr = true;
+            }
+            start = i + 1;
+        }
+        if (start < piece.size() && line.size() < max_line)
+            line.append(piece.data() + start,
+                        std::min(piece.size() - start, max_line - line.size()));
+    }
+    if (in.bad())
+        throw std::runtime_error("cannot read " + file.path.string());
+    if (!line.empty())
+        feed_line();
+    file.size = size;
+    file.checksum = sum.Final();
+    std::string bad = encoding.Finish();
+    if (!bad.empty())
+        throw FileError(file.file_name, 0, bad);
+    if (directive_error)
+        throw *directive_error;
+    file.directives = directives.Finish();
+}
+
+} // namespace
 
 MigrationSet LoadMigrationDir(const std::filesystem::path &dir) {
     std::error_code ec;
@@ -341,7 +511,15 @@ MigrationSet LoadMigrationDir(const std::filesystem::path &dir) {
             downs.erase(down);
         }
         try {
+            std::uintmax_t size = std::filesystem::file_size(path, ec);
+            if (!ec && size > StreamThreshold()) {
+                file.streamed = true;
+                ScanLargeFile(file);
+                set.files.push_back(std::move(file));
+                continue;
+            }
             file.contents = ReadFile(path);
+            file.size = file.contents.size();
             std::string bad = EncodingProblem(file.contents);
             if (!bad.empty())
                 throw FileError(name, 0, bad);

@@ -13,6 +13,7 @@
  */
 #pragma once
 
+#include <cstdint>
 #include <filesystem>
 #include <optional>
 #include <stdexcept>
@@ -63,13 +64,15 @@ class FileError : public std::runtime_error {
     FileError(std::string file, size_t line, const std::string &message)
         : std::runtime_error(file + (line ? ":" + std::to_string(line) : std::string()) + ": " +
                              message),
-          file_(std::move(file)), line_(line) {}
+          file_(std::move(file)), line_(line), message_(message) {}
     const std::string &file() const noexcept { return file_; }
     size_t line() const noexcept { return line_; }
+    const std::string &message() const noexcept { return message_; } /* without file:line */
 
   private:
     std::string file_;
     size_t line_;
+    std::string message_;
 };
 
 /*
@@ -93,10 +96,30 @@ struct MigrationFile {
     std::string file_name; /* base name, recorded as the history name */
     std::filesystem::path path;
     std::optional<std::filesystem::path> down_path;
-    std::string contents; /* as on disk, without a leading UTF-8 byte-order mark */
-    std::string checksum; /* MigrationChecksum(contents) */
+    std::string contents; /* as on disk, without a leading byte-order mark; empty when streamed */
+    std::string checksum; /* MigrationChecksum of the file without a leading byte-order mark */
     Directives directives;
+    std::uintmax_t size = 0; /* bytes on disk */
+    /* streamed: the file is above StreamThreshold(), so keel never holds it whole: it was
+     * checked in chunks and is split, validated and run from disk (sql_stream.hpp). */
+    bool streamed = false;
 };
+
+/*
+ * kStreamThresholdBytes: a migration file above this size (32 MiB) is
+ * streamed instead of read whole (issue 12: a 212 MB file of INSERTs must run
+ * in under 300 MB of client memory). Hand-written migrations are far below
+ * it; pg_dump-style data files are above it. 32 MiB keeps the in-memory
+ * path (its parse tree is about 8x the file) under a few hundred MB.
+ */
+constexpr std::uintmax_t kStreamThresholdBytes = std::uintmax_t(32) << 20;
+
+/*
+ * StreamThreshold returns kStreamThresholdBytes, or the byte count in the
+ * environment variable KEEL_STREAM_THRESHOLD when it is set to digits (a
+ * testing knob, so tests stream small files).
+ */
+std::uintmax_t StreamThreshold();
 
 /*
  * MigrationSet is a folder read in version order, plus every problem found:
@@ -117,7 +140,9 @@ struct MigrationSet {
  * apply it. A file that is not valid UTF-8 or holds a NUL byte is a problem.
  * A leading UTF-8 byte-order mark is dropped from contents before the
  * checksum, so a file with it has the checksum of the file without it (issue
- * 12). Throws std::runtime_error when dir cannot be read.
+ * 12). A file above StreamThreshold() is not kept: it is read in 1 MiB
+ * chunks for its checksum, encoding and directives, and marked streamed
+ * (contents stays empty). Throws std::runtime_error when dir cannot be read.
  */
 MigrationSet LoadMigrationDir(const std::filesystem::path &dir);
 
@@ -140,6 +165,52 @@ std::string EncodingProblem(std::string_view contents);
  * Rule: issue 12 (keel down runs .down.sql files under the same guard).
  */
 MigrationFile ReadDownFile(const MigrationFile &up);
+
+/*
+ * EncodingCheck is EncodingProblem over a file given in pieces of any size
+ * (a character may be split between pieces). Update adds bytes; Finish
+ * returns the problem sentence ("" when none), the same sentence
+ * EncodingProblem gives for the whole text. After the first problem further
+ * bytes are ignored.
+ */
+class EncodingCheck {
+  public:
+    void Update(std::string_view piece);
+    std::string Finish();
+
+  private:
+    /* Scan checks s from its start; returns the bytes of whole characters checked. */
+    size_t Scan(std::string_view s, bool final);
+    size_t line_ = 1;
+    std::string carry_; /* the first bytes of a character split between pieces */
+    std::string problem_;
+};
+
+/*
+ * DirectiveReader is ParseDirectives line by line, for a file keel does not
+ * hold whole (sql_stream.hpp): Line takes each line in order, without its
+ * terminator, and throws what ParseDirectives throws for it; Finish returns
+ * the directives (and throws for a combination that is not allowed).
+ * ParseDirectives is built on it.
+ */
+class DirectiveReader {
+  public:
+    DirectiveReader(std::string file_name, std::string own_version)
+        : file_name_(std::move(file_name)), own_version_(std::move(own_version)) {}
+    void Line(std::string_view line);
+    Directives Finish() const;
+    /* SkipLine counts a line without reading it: only for a line without "keel:" once
+     * Leading() is false (it can be neither a directive nor the end of the leading comments). */
+    void SkipLine() { ++line_no_; }
+    /* Leading: no line so far held SQL (directives may still follow). */
+    bool Leading() const { return leading_; }
+
+  private:
+    std::string file_name_, own_version_;
+    Directives d_;
+    bool leading_ = true;
+    size_t line_no_ = 0;
+};
 
 /* ReadFile returns the bytes of path; throws std::runtime_error naming it. */
 std::string ReadFile(const std::filesystem::path &path);

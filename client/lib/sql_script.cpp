@@ -70,6 +70,47 @@ std::string NotInTransactionBlock(const std::string &node, const nlohmann::json 
 
 } // namespace
 
+FileError SyntaxError(const std::string &file_name, size_t line, const char *message) {
+    return FileError(file_name, line,
+                     std::string(message ? message : "syntax error") +
+                         " (keel parses files with PostgreSQL 15's grammar; psql "
+                         "meta-commands such as \\d are not SQL)");
+}
+
+FileError NotInTransactionError(const std::string &file_name, size_t line,
+                                const std::string &what) {
+    return FileError(file_name, line,
+                     what + " cannot run inside a transaction block; put it in a file of its own "
+                            "that starts with -- keel:no-transaction");
+}
+
+FileError TransactionControlError(const std::string &file_name, size_t line,
+                                  const std::string &statement_text) {
+    std::string what = FirstTokenOffset(statement_text, 0) < statement_text.size()
+                           ? statement_text.substr(FirstTokenOffset(statement_text, 0))
+                           : statement_text;
+    for (char &c : what)
+        if (c == '\n' || c == '\r' || c == '\t')
+            c = ' ';
+    if (what.size() > 40)
+        what = what.substr(0, 40) + "...";
+    return FileError(file_name, line,
+                     "transaction control \"" + what +
+                         "\" inside a migration; keel runs each migration in one transaction (a "
+                         "file may only wrap itself whole in BEGIN; ... COMMIT;), or use -- "
+                         "keel:no-transaction");
+}
+
+FileError CopyWithoutEndError(const std::string &file_name, size_t line) {
+    return FileError(file_name, line, "COPY ... FROM STDIN has no \\. line ending its data");
+}
+
+Script PrepareFile(const MigrationFile &file) {
+    if (file.streamed)
+        return PrepareStreamedScript(file);
+    return PrepareScript(file.contents, file.file_name, !file.directives.no_transaction);
+}
+
 size_t LineAt(std::string_view text, size_t offset) {
     size_t line = 1;
     if (offset > text.size())
@@ -216,8 +257,7 @@ std::vector<CopyBlock> FindCopyBlocks(const std::string &contents, const std::st
             p = eol == std::string::npos ? contents.size() : eol + 1;
         }
         if (data_end == std::string::npos)
-            throw FileError(file_name, LineAt(contents, i),
-                            "COPY ... FROM STDIN has no \\. line ending its data");
+            throw CopyWithoutEndError(file_name, LineAt(contents, i));
         blocks.push_back({semi, data_begin, data_end, block_end});
         segment = block_end;
         i = block_end - 1;
@@ -257,10 +297,8 @@ Script PrepareScript(const std::string &contents, const std::string &file_name,
     if (parsed.result.error) {
         const PgQueryError *err = parsed.result.error;
         size_t offset = CharPositionToOffset(contents, err->cursorpos);
-        throw FileError(file_name, err->cursorpos > 0 ? LineAt(contents, offset) : 0,
-                        std::string(err->message ? err->message : "syntax error") +
-                            " (keel parses files with PostgreSQL 15's grammar; psql "
-                            "meta-commands such as \\d are not SQL)");
+        throw SyntaxError(file_name, err->cursorpos > 0 ? LineAt(contents, offset) : 0,
+                          err->message);
     }
     nlohmann::json tree = nlohmann::json::parse(parsed.result.parse_tree);
 
@@ -298,10 +336,7 @@ Script PrepareScript(const std::string &contents, const std::string &file_name,
         if (transactional) {
             std::string refused = NotInTransactionBlock(raw.stmt.node, body);
             if (!refused.empty())
-                throw FileError(file_name, raw.stmt.line,
-                                refused +
-                                    " cannot run inside a transaction block; put it in a file of "
-                                    "its own that starts with -- keel:no-transaction");
+                throw NotInTransactionError(file_name, raw.stmt.line, refused);
         }
         raws.push_back(std::move(raw));
     }
@@ -322,19 +357,7 @@ Script PrepareScript(const std::string &contents, const std::string &file_name,
     for (auto &raw : raws) {
         if (transactional && !raw.txn_kind.empty() && raw.txn_kind != "TRANS_STMT_SAVEPOINT" &&
             raw.txn_kind != "TRANS_STMT_RELEASE" && raw.txn_kind != "TRANS_STMT_ROLLBACK_TO") {
-            std::string what = FirstTokenOffset(raw.stmt.text, 0) < raw.stmt.text.size()
-                                   ? raw.stmt.text.substr(FirstTokenOffset(raw.stmt.text, 0))
-                                   : raw.stmt.text;
-            for (char &c : what)
-                if (c == '\n' || c == '\r' || c == '\t')
-                    c = ' ';
-            if (what.size() > 40)
-                what = what.substr(0, 40) + "...";
-            throw FileError(file_name, raw.stmt.line,
-                            "transaction control \"" + what +
-                                "\" inside a migration; keel runs each migration in one "
-                                "transaction (a file may only wrap itself whole in BEGIN; ... "
-                                "COMMIT;), or use -- keel:no-transaction");
+            throw TransactionControlError(file_name, raw.stmt.line, raw.stmt.text);
         }
         script.statements.push_back(std::move(raw.stmt));
     }

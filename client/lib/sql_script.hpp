@@ -29,8 +29,17 @@ struct Statement {
 
 /* Script is what keel executes for one migration file. */
 struct Script {
-    std::vector<Statement> statements; /* in order, wrapper removed */
+    std::vector<Statement> statements; /* in order, wrapper removed; empty when streamed */
     bool unwrapped = false;            /* the file's own BEGIN/COMMIT was neutralised */
+    /* streamed (MigrationFile::streamed): the statements stay on disk and are read again
+     * when they run (sql_stream.hpp); these count them */
+    bool streamed = false;
+    size_t streamed_total = 0; /* statements in the file, its own BEGIN/COMMIT included */
+
+    /* StatementCount is how many statements keel runs (the wrapper excluded). */
+    size_t StatementCount() const {
+        return streamed ? streamed_total - (unwrapped ? 2 : 0) : statements.size();
+    }
 };
 
 /*
@@ -65,6 +74,26 @@ Script PrepareScript(const std::string &contents, const std::string &file_name, 
  * (issue 12: COPY ... FROM stdin with inline data).
  */
 std::string MaskInlineCopyData(const std::string &contents, const std::string &file_name);
+
+/*
+ * PrepareStreamedScript is PrepareScript for a streamed file (sql_stream_check.cpp): the same
+ * rules and the same errors, with the file read from disk in chunks and validated by
+ * libpg_query in batches of statements, in bounded memory. The file must still have
+ * file.checksum (else a FileError: it changed on disk). Throws FileError,
+ * std::runtime_error when the file cannot be read.
+ */
+Script PrepareStreamedScript(const MigrationFile &file);
+
+/* PrepareFile is PrepareStreamedScript for a streamed file, else PrepareScript of its contents,
+ * transactional unless it says -- keel:no-transaction. */
+Script PrepareFile(const MigrationFile &file);
+
+/* The errors PrepareScript raises, shared with PrepareStreamedScript so both say the same. */
+FileError SyntaxError(const std::string &file_name, size_t line, const char *message);
+FileError NotInTransactionError(const std::string &file_name, size_t line, const std::string &what);
+FileError TransactionControlError(const std::string &file_name, size_t line,
+                                  const std::string &statement_text);
+FileError CopyWithoutEndError(const std::string &file_name, size_t line);
 
 /* LineAt returns the 1-based line of byte offset in text (LF, CRLF and CR end lines). */
 size_t LineAt(std::string_view text, size_t offset);

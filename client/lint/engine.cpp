@@ -17,6 +17,7 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <cstdio>
 #include <atomic>
 #include <thread>
 #include <cstring>
@@ -563,6 +564,20 @@ Report LintPaths(const std::vector<std::filesystem::path> &paths, const Options 
             levels, &report,
             options.keep_waived); /* .down.sql files undo; they are their own sequence */
         for (const auto &[version, file] : files) {
+            /* keel lint reads and parses a file whole (its parse tree is several times the
+             * file): a file keel migrate would stream is refused, not read by accident */
+            std::error_code size_ec;
+            std::uintmax_t size = fs::file_size(file, size_ec);
+            if (!size_ec && size > keel::client::StreamThreshold()) {
+                char mib[32];
+                std::snprintf(mib, sizeof mib, "%.1f", double(size) / (1 << 20));
+                throw std::runtime_error(
+                    file.string() + ": " + mib + " MiB is more than keel lint reads (" +
+                    std::to_string(keel::client::StreamThreshold() >> 20) +
+                    " MiB; keel lint holds a file and its parse tree in memory); lint the "
+                    "schema changes in a file of their own, keel migrate streams large data "
+                    "files");
+            }
             std::string contents = keel::client::ReadFile(file);
             bool down =
                 file.filename().string().size() > 9 &&

@@ -19,6 +19,8 @@ std::chrono::steady_clock::duration ApplyOne(const Connection &conn, const Migra
                                              const std::vector<const SupersedeTask *> &retire,
                                              int applied_before, const MigrateOptions &options,
                                              const ServerFeatures &features, std::ostream &out) {
+    if (script.streamed) /* a file above the streaming threshold: apply_streamed.cpp */
+        return ApplyStreamed(conn, file, script, retire, applied_before, options, out);
     auto t0 = std::chrono::steady_clock::now();
     std::string started;
     try {

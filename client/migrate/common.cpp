@@ -139,7 +139,7 @@ std::string Trimmed(const std::string &s) {
 }
 
 void RequireStatements(const MigrationFile &file, const Script &script) {
-    if (script.statements.empty() && file.directives.supersedes.empty())
+    if (script.StatementCount() == 0 && file.directives.supersedes.empty())
         throw FileError(file.file_name, 0,
                         "holds no SQL statement (the file is empty or only comments); write the "
                         "migration, or delete the file if it is not needed");

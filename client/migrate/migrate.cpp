@@ -105,11 +105,12 @@ MigrateSummary Migrate(const Connection &conn, const std::filesystem::path &dir,
     std::map<std::string, Script> scripts;
     for (const auto *file : report.pending) {
         try {
-            Script script =
-                PrepareScript(file->contents, file->file_name, !file->directives.no_transaction);
+            Script script = PrepareFile(*file);
             RequireStatements(*file, script);
             scripts.emplace(file->version, std::move(script));
         } catch (const FileError &e) {
+            throw CommandError(std::string(e.what()) + "; nothing applied");
+        } catch (const std::runtime_error &e) { /* a streamed file that cannot be read */
             throw CommandError(std::string(e.what()) + "; nothing applied");
         }
     }

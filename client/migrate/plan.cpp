@@ -52,11 +52,10 @@ bool Plan(const Connection &conn, const std::filesystem::path &dir, bool json, s
     std::map<std::string, std::string> errors;
     for (const auto *f : report.pending) {
         try {
-            Script script =
-                PrepareScript(f->contents, f->file_name, !f->directives.no_transaction);
+            Script script = PrepareFile(*f);
             RequireStatements(*f, script);
             scripts.emplace(f->version, std::move(script));
-        } catch (const FileError &e) {
+        } catch (const std::runtime_error &e) { /* FileError, or a streamed file unreadable */
             errors[f->version] = e.what();
         }
     }
@@ -88,6 +87,10 @@ bool Plan(const Connection &conn, const std::filesystem::path &dir, bool json, s
         if (errors.count(f->version)) {
             step["error"] = errors[f->version];
             blockers.push_back(errors[f->version]);
+        } else if (scripts.at(f->version).streamed) {
+            /* a file above the streaming threshold: counted from disk, not linted */
+            step["statement_count"] = scripts.at(f->version).StatementCount();
+            step["streamed_bytes"] = f->size;
         } else {
             const FileVerdicts &fv = verdicts[f->version];
             nlohmann::json statements = nlohmann::json::array();
@@ -138,6 +141,8 @@ bool Plan(const Connection &conn, const std::filesystem::path &dir, bool json, s
             << (step["transaction"].get<bool>() ? "one transaction" : "no transaction");
         if (step.contains("statement_count"))
             out << ", " << step["statement_count"].get<size_t>() << " statement(s)";
+        if (step.contains("streamed_bytes"))
+            out << ", streamed from disk";
         if (step.contains("allow_destructive"))
             out << ", allow-destructive";
         if (!step["supersedes"].empty())

@@ -262,6 +262,22 @@ MigrateSummary Rehearse(const Connection &conn, const Report &report,
                 notices.Take();
                 held = HeldLocks(conn); /* the break-glass's audit row is not a statement's */
             }
+            if (script.streamed) { /* a file above the streaming threshold: apply_streamed.cpp */
+                StreamedPlace place;
+                conn.Exec("SAVEPOINT keel_rehearsal_statement");
+                try {
+                    RunStreamed(conn, *file, script, true, nullptr, out, place);
+                    conn.Exec("RELEASE SAVEPOINT keel_rehearsal_statement");
+                } catch (const ServerError &e) {
+                    if (PQstatus(conn.get()) == CONNECTION_BAD)
+                        throw;
+                    conn.Exec("ROLLBACK TO SAVEPOINT keel_rehearsal_statement");
+                    conn.Exec("RELEASE SAVEPOINT keel_rehearsal_statement");
+                    add_error(*file, place.line, e.message, e.detail, e.hint, e.sqlstate, {}, "run",
+                              nullptr);
+                }
+                notices.Take();
+            }
             bool file_rolled_back = false;
             nlohmann::json statements = nlohmann::json::array();
             for (size_t i = 0; i < script.statements.size(); ++i) {

@@ -126,6 +126,32 @@ std::chrono::steady_clock::duration ApplyOne(const Connection &conn, const Migra
                                              int applied_before, const MigrateOptions &options,
                                              const ServerFeatures &features, std::ostream &out);
 
+/* StreamedPlace is where a streamed file's run is: the file line and statement (for errors). */
+struct StreamedPlace {
+    size_t line = 0;
+    std::string statement;
+};
+
+/*
+ * RunStreamed runs the statements of a streamed file (apply_streamed.cpp)
+ * from disk: transactional, inside the caller's open transaction, in batches
+ * of about 1 MiB with its own BEGIN/COMMIT wrapper left out (script from
+ * PrepareStreamedScript); else statement by statement in autocommit, each
+ * retried under --lock-timeout (options; nullptr for none). Throws
+ * ServerError with place set to the failing statement and its file line;
+ * also when the file changed on disk since its checksum (place.line 0).
+ */
+void RunStreamed(const Connection &conn, const MigrationFile &file, const Script &script,
+                 bool transactional, const MigrateOptions *options, std::ostream &out,
+                 StreamedPlace &place);
+
+/* ApplyStreamed is ApplyOne for a streamed file (RunStreamed in place of the statement loop). */
+std::chrono::steady_clock::duration ApplyStreamed(const Connection &conn, const MigrationFile &file,
+                                                  const Script &script,
+                                                  const std::vector<const SupersedeTask *> &retire,
+                                                  int applied_before, const MigrateOptions &options,
+                                                  std::ostream &out);
+
 /*
  * Rehearse runs every pending transactional file in one transaction and rolls
  * it back (keel rehearse, migrate --dry-run): every error, the guard's
