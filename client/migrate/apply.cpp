@@ -6,10 +6,12 @@
 #include "lib/report.hpp"
 #include "lib/server_role.hpp"
 #include "lib/sql_script.hpp"
+#include "lib/pipeline.hpp"
 #include "lib/token_checksum.hpp"
 #include "migrate/journal.hpp"
 #include "migrate/runner.hpp"
 
+#include <algorithm>
 #include <chrono>
 
 namespace keel::client {
@@ -61,8 +63,74 @@ std::chrono::steady_clock::duration ApplyOne(const Connection &conn, const Migra
                 << " and are unchanged\n"
                 << std::flush;
     }
+    /* a transactional file without inline COPY data goes in pipeline mode: its BEGIN,
+     * statements and history row cost one round trip per 200 statements, its COMMIT one */
+    bool pipelined =
+        transactional && std::none_of(script.statements.begin(), script.statements.end(),
+                                      [](const Statement &s) { return s.has_copy_data; });
     for (int file_attempt = 0;; ++file_attempt)
         try {
+            if (pipelined) {
+                std::vector<PipelineStep> steps;
+                std::vector<long> stmt_of; /* step -> statement index, -1 before, -2 after */
+                auto add = [&](std::string sql, std::vector<std::optional<std::string>> params,
+                               long which) {
+                    steps.push_back({std::move(sql), std::move(params)});
+                    stmt_of.push_back(which);
+                };
+                add("BEGIN", {}, -1);
+                if (options.lock_timeout_ms > 0)
+                    add(lock_timeout, {}, -1);
+                if (file.directives.allow_destructive_reason)
+                    add("SELECT keel.allow_destructive($1)",
+                        {*file.directives.allow_destructive_reason}, -3);
+                for (size_t i = 0; i < script.statements.size(); ++i)
+                    add(script.statements[i].text, {}, static_cast<long>(i));
+                /* applied first: 0.2.0 refuses to supersede by a version not applied */
+                if (features.token_checksums)
+                    add("SELECT keel.migration_applied($1::numeric, $2, $3, $4::timestamptz, $5)",
+                        {file.version, file.file_name, file.checksum, started,
+                         TokenChecksum(file.contents, file.directives)},
+                        -2);
+                else
+                    add("SELECT keel.migration_applied($1::numeric, $2, $3, $4::timestamptz)",
+                        {file.version, file.file_name, file.checksum, started}, -2);
+                for (const auto *task : retire)
+                    add("SELECT keel.migration_superseded($1::numeric, $2, $3, $4::numeric)",
+                        {task->version,
+                         task->file ? std::optional<std::string>(task->file->file_name)
+                                    : std::nullopt,
+                         task->file ? std::optional<std::string>(task->file->checksum)
+                                    : std::nullopt,
+                         task->by->version},
+                        -2);
+                /* COMMIT goes on its own, after every result is in: a client killed or
+                 * interrupted mid-file leaves a transaction the server rolls back, never one
+                 * that commits from the queue */
+                try {
+                    RunPipeline(conn, steps);
+                } catch (const PipelineError &e) {
+                    long which = stmt_of[e.step];
+                    line = 0;
+                    current_statement = nullptr;
+                    if (which == -3)
+                        line = file.directives.allow_destructive_line;
+                    if (which >= 0) {
+                        const Statement &stmt = script.statements[static_cast<size_t>(which)];
+                        line = stmt.line;
+                        current_statement = &stmt.text;
+                        if (e.position > 0)
+                            line =
+                                LineAt(file.contents,
+                                       stmt.offset + CharPositionToOffset(stmt.text, e.position));
+                    }
+                    throw ServerError(e);
+                }
+                line = 0;
+                commit_sent = true;
+                conn.Exec("COMMIT");
+                break;
+            }
             if (transactional)
                 conn.Exec("BEGIN");
             if (options.lock_timeout_ms > 0)
