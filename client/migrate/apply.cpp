@@ -224,27 +224,9 @@ std::chrono::steady_clock::duration ApplyOne(const Connection &conn, const Migra
                                  "fix, keel migrate resumes at this statement"
                                : "statements before the failing one stay committed "
                                  "(keel:no-transaction); recorded as failed";
-            try {
-                if (DetailedFailures(conn))
-                    conn.ExecParams(
-                        "SELECT keel.migration_failed($1::numeric, $2, $3, "
-                        "$4::timestamptz, $5, $6, $7::integer, $8)",
-                        {file.version, file.file_name, file.checksum, started, ErrorText(where, e),
-                         e.sqlstate.empty() ? std::nullopt : std::optional<std::string>(e.sqlstate),
-                         line ? std::optional<std::string>(std::to_string(line)) : std::nullopt,
-                         failed_statement ? std::optional<std::string>(Trimmed(*failed_statement))
-                                          : std::nullopt});
-                else
-                    conn.ExecParams(
-                        "SELECT keel.migration_failed($1::numeric, $2, $3, $4::timestamptz, $5)",
-                        {file.version, file.file_name, file.checksum, started,
-                         ErrorText(where, e)});
-            } catch (const ServerError &again) {
-                recorded += ", but recording the failure failed too: " + again.OneLine();
-            }
-            throw CommandError(where + ": " + e.OneLine() + " [" + recorded + "; " +
-                               std::to_string(applied_before) +
-                               " earlier migration(s) of this run stay applied]");
+            throw RecordFailure(conn, file, started, e, line,
+                                failed_statement ? *failed_statement : std::string(), recorded,
+                                applied_before);
         }
     return std::chrono::steady_clock::now() - t0;
 }

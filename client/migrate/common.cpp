@@ -168,6 +168,32 @@ std::string ErrorText(const std::string &where, const ServerError &e) {
     return text;
 }
 
+CommandError RecordFailure(const Connection &conn, const MigrationFile &file,
+                           const std::string &started, const ServerError &e, size_t line,
+                           const std::string &statement, std::string recorded, int applied_before) {
+    std::string where = file.file_name + (line ? ":" + std::to_string(line) : "");
+    try {
+        if (DetailedFailures(conn))
+            conn.ExecParams(
+                "SELECT keel.migration_failed($1::numeric, $2, $3, "
+                "$4::timestamptz, $5, $6, $7::integer, $8)",
+                {file.version, file.file_name, file.checksum, started, ErrorText(where, e),
+                 e.sqlstate.empty() ? std::nullopt : std::optional<std::string>(e.sqlstate),
+                 line ? std::optional<std::string>(std::to_string(line)) : std::nullopt,
+                 statement.empty() ? std::nullopt
+                                   : std::optional<std::string>(Trimmed(statement))});
+        else
+            conn.ExecParams(
+                "SELECT keel.migration_failed($1::numeric, $2, $3, $4::timestamptz, $5)",
+                {file.version, file.file_name, file.checksum, started, ErrorText(where, e)});
+    } catch (const ServerError &again) {
+        recorded += ", but recording the failure failed too: " + again.OneLine();
+    }
+    return CommandError(where + ": " + e.OneLine() + " [" + recorded + "; " +
+                        std::to_string(applied_before) +
+                        " earlier migration(s) of this run stay applied]");
+}
+
 /*
  * LostConnection is the CommandError for a connection that dropped while a
  * migration ran (a failover, a server crash or restart): which file and

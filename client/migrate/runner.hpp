@@ -93,6 +93,18 @@ std::string ErrorText(const std::string &where, const ServerError &e);
 CommandError LostConnection(const std::string &where, const ServerError &e, bool transactional,
                             bool commit_sent, int applied_before);
 
+/*
+ * RecordFailure records a failed attempt of file (keel.migration_failed: the
+ * 8-argument form with SQLSTATE, line (0: unknown) and statement ("":
+ * unknown) when the server and role have it, else the 5-argument one) and
+ * returns the CommandError keel stops with: "file:line: error [recorded;
+ * N earlier migration(s) of this run stay applied]". recorded says what
+ * became of the file; a failure to record is appended to it.
+ */
+CommandError RecordFailure(const Connection &conn, const MigrationFile &file,
+                           const std::string &started, const ServerError &e, size_t line,
+                           const std::string &statement, std::string recorded, int applied_before);
+
 /* LockTimedOut: 55P03 under --lock-timeout with attempts left and the connection fine. */
 bool LockTimedOut(const Connection &conn, const ServerError &e, const MigrateOptions &options,
                   int attempt);
