@@ -6,6 +6,7 @@
  *   name, a concurrent runner (KL004), the guard's refusal (KL001) and an
  *   ordinary role. Each test makes its own scratch database keel_it_mig_*.
  */
+#include "keel_run.hpp"
 #include "test_db.hpp"
 
 #include <gtest/gtest.h>
@@ -24,72 +25,20 @@
 
 namespace fs = std::filesystem;
 using keel_test::Connect;
+using keel_test::Contains;
 using keel_test::Exec;
+using keel_test::KeelRun;
+using keel_test::RunKeel;
 using keel_test::ScalarText;
 using keel_test::ScratchDatabase;
+using keel_test::ShellQuote;
+using keel_test::Slurp;
+using keel_test::TempDir;
 
 namespace {
 
 const fs::path kSeedDir = fs::path(KEEL_SOURCE_DIR) / "examples" / "seed-migrations";
 const fs::path kDestructiveDir = fs::path(KEEL_SOURCE_DIR) / "examples" / "destructive";
-
-struct KeelRun {
-    int exit_code;
-    std::string out;
-    std::string err;
-};
-
-std::string Slurp(const fs::path &path) {
-    std::ifstream in(path, std::ios::binary);
-    std::ostringstream buf;
-    buf << in.rdbuf();
-    return buf.str();
-}
-
-std::string Quote(const std::string &s) {
-    std::string q = "'";
-    for (char c : s)
-        q += c == '\'' ? std::string("'\\''") : std::string(1, c);
-    return q + "'";
-}
-
-/* RunKeel runs KEEL_BINARY --db <db> <args> and captures exit code, stdout, stderr. */
-KeelRun RunKeel(const std::string &db, const std::string &args) {
-    fs::path base = fs::temp_directory_path() / ("keel_it_run_" + std::to_string(::getpid()));
-    std::string cmd = std::string(KEEL_BINARY) + " --db " + Quote(db) + " " + args + " >" +
-                      base.string() + ".out 2>" + base.string() + ".err";
-    int status = std::system(cmd.c_str());
-    KeelRun run{WIFEXITED(status) ? WEXITSTATUS(status) : -1, Slurp(base.string() + ".out"),
-                Slurp(base.string() + ".err")};
-    fs::remove(base.string() + ".out");
-    fs::remove(base.string() + ".err");
-    return run;
-}
-
-/* TempDir is a scratch migrations folder. */
-struct TempDir {
-    fs::path path;
-    explicit TempDir(const std::string &name) {
-        path = fs::temp_directory_path() / ("keel_it_" + name + "_" + std::to_string(::getpid()));
-        fs::remove_all(path);
-        fs::create_directories(path);
-    }
-    ~TempDir() { fs::remove_all(path); }
-    void Write(const std::string &file, const std::string &contents) const {
-        std::ofstream(path / file, std::ios::binary) << contents;
-    }
-    void CopyFrom(const fs::path &dir, const std::string &prefix_max) const {
-        for (const auto &e : fs::directory_iterator(dir)) {
-            std::string name = e.path().filename().string();
-            if (e.path().extension() == ".sql" && name.substr(0, 4) <= prefix_max)
-                fs::copy_file(e.path(), path / name);
-        }
-    }
-};
-
-bool Contains(const std::string &haystack, const std::string &needle) {
-    return haystack.find(needle) != std::string::npos;
-}
 
 std::string HistoryStatus(PGconn *conn, const std::string &version) {
     return ScalarText(conn, "SELECT coalesce(string_agg(status, ',' ORDER BY id), '') FROM "
@@ -134,13 +83,13 @@ TEST(ClientMigrate, InstallUpdatesAnOlderVersion) {
 
 TEST(ClientMigrate, AppliesSeedFolderThenNothing) {
     std::string db = ScratchDatabase("keel_it_mig_seed", true);
-    KeelRun run = RunKeel(db, "migrate --dir " + Quote(kSeedDir.string()));
+    KeelRun run = RunKeel(db, "migrate --dir " + ShellQuote(kSeedDir.string()));
     ASSERT_EQ(run.exit_code, 0) << run.err;
     EXPECT_TRUE(Contains(run.out, "applied 0001_base_tables.sql")) << run.out;
     EXPECT_TRUE(Contains(run.out, "applied 0031_multi_credit_allocation.sql")) << run.out;
     EXPECT_TRUE(Contains(run.out, " ms")) << run.out;
 
-    KeelRun status = RunKeel(db, "status --json --dir " + Quote(kSeedDir.string()));
+    KeelRun status = RunKeel(db, "status --json --dir " + ShellQuote(kSeedDir.string()));
     ASSERT_EQ(status.exit_code, 0) << status.err;
     nlohmann::json report = nlohmann::json::parse(status.out);
     size_t files = 0;
@@ -154,7 +103,7 @@ TEST(ClientMigrate, AppliesSeedFolderThenNothing) {
     for (const auto &a : report["applied"])
         EXPECT_EQ(a["checksum_matches"], true) << a.dump();
 
-    KeelRun again = RunKeel(db, "migrate --dir " + Quote(kSeedDir.string()));
+    KeelRun again = RunKeel(db, "migrate --dir " + ShellQuote(kSeedDir.string()));
     ASSERT_EQ(again.exit_code, 0) << again.err;
     EXPECT_TRUE(Contains(again.out, "nothing to apply")) << again.out;
     auto conn = Connect("keel_it_mig_seed");
@@ -261,7 +210,7 @@ TEST(ClientMigrate, ConcurrentRunnerGetsKL004) {
     std::string db = ScratchDatabase("keel_it_mig_lock", true);
     auto holder = Connect("keel_it_mig_lock");
     Exec(holder.get(), "SELECT keel.migration_lock()");
-    KeelRun run = RunKeel(db, "migrate --lock-wait 1 --dir " + Quote(kSeedDir.string()));
+    KeelRun run = RunKeel(db, "migrate --lock-wait 1 --dir " + ShellQuote(kSeedDir.string()));
     EXPECT_EQ(run.exit_code, 1);
     EXPECT_TRUE(Contains(run.err, "waited 1 s")) << run.err;
     EXPECT_TRUE(Contains(run.err, "another keel migration runner holds the migration lock"))
@@ -280,12 +229,12 @@ TEST(ClientMigrate, ConcurrentRunnerGetsKL004) {
         Exec(holder.get(), "SELECT keel.migration_unlock()");
     });
     KeelRun waited =
-        RunKeel(db, "migrate --lock-wait 20 --target 3 --dir " + Quote(kSeedDir.string()));
+        RunKeel(db, "migrate --lock-wait 20 --target 3 --dir " + ShellQuote(kSeedDir.string()));
     release.join();
     EXPECT_EQ(waited.exit_code, 0) << waited.err;
     EXPECT_TRUE(Contains(waited.out, "applied 0003_sample_organizations.sql")) << waited.out;
     EXPECT_FALSE(Contains(waited.out, "0011_")) << "--target 3 applied past 3: " << waited.out;
-    KeelRun after = RunKeel(db, "migrate --dir " + Quote(kSeedDir.string()));
+    KeelRun after = RunKeel(db, "migrate --dir " + ShellQuote(kSeedDir.string()));
     EXPECT_EQ(after.exit_code, 0) << after.err;
 }
 
@@ -329,7 +278,7 @@ TEST(ClientMigrate, OrdinaryRoleRunsTheSeedFolder) {
         Exec(conn.get(), "CREATE EXTENSION keel");
     }
     std::string db = "dbname=keel_it_mig_role user=keel_it_migrator password=it-secret-pw";
-    KeelRun refused = RunKeel(db, "migrate --dir " + Quote(kSeedDir.string()));
+    KeelRun refused = RunKeel(db, "migrate --dir " + ShellQuote(kSeedDir.string()));
     EXPECT_EQ(refused.exit_code, 1);
     EXPECT_TRUE(Contains(refused.err, "may not take the migration lock or record migrations"))
         << refused.err;
@@ -344,7 +293,7 @@ TEST(ClientMigrate, OrdinaryRoleRunsTheSeedFolder) {
     KeelRun grant =
         RunKeel("dbname=keel_it_mig_role", "install --grant-credits-admin keel_it_migrator");
     ASSERT_EQ(grant.exit_code, 0) << grant.err;
-    KeelRun run = RunKeel(db, "migrate --dir " + Quote(kSeedDir.string()));
+    KeelRun run = RunKeel(db, "migrate --dir " + ShellQuote(kSeedDir.string()));
     EXPECT_EQ(run.exit_code, 0) << run.err;
     KeelRun status = RunKeel(db, "status");
     EXPECT_EQ(status.exit_code, 0) << status.err;
@@ -561,8 +510,9 @@ TEST(ClientSecrets, PasswordsInConnectionStringsAreRedacted) {
     fs::path base = fs::temp_directory_path() / ("keel_it_secret_" + std::to_string(::getpid()));
     for (const std::string &form : forms) {
         for (bool env : {false, true}) {
-            std::string cmd = env ? "DATABASE_URL=" + Quote(form) + " " + KEEL_BINARY + " status"
-                                  : std::string(KEEL_BINARY) + " --db " + Quote(form) + " status";
+            std::string cmd =
+                env ? "DATABASE_URL=" + ShellQuote(form) + " " + KEEL_BINARY + " status"
+                    : std::string(KEEL_BINARY) + " --db " + ShellQuote(form) + " status";
             int status = std::system(
                 (cmd + " >" + base.string() + ".out 2>" + base.string() + ".err").c_str());
             std::string all = Slurp(base.string() + ".out") + Slurp(base.string() + ".err");

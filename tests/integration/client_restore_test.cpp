@@ -11,6 +11,7 @@
  *   changed. Each test makes its own scratch database keel_it_rs_*.
  */
 #include "lib/checksum.hpp"
+#include "keel_run.hpp"
 #include "test_db.hpp"
 
 #include <gtest/gtest.h>
@@ -26,63 +27,17 @@
 
 namespace fs = std::filesystem;
 using keel_test::Connect;
+using keel_test::Contains;
 using keel_test::Exec;
+using keel_test::KeelRun;
+using keel_test::RunKeel;
 using keel_test::ScalarText;
 using keel_test::ScratchDatabase;
+using keel_test::ShellQuote;
+using keel_test::Slurp;
+using keel_test::TempDir;
 
 namespace {
-
-struct KeelRun {
-    int exit_code;
-    std::string out;
-    std::string err;
-};
-
-std::string Slurp(const fs::path &path) {
-    std::ifstream in(path, std::ios::binary);
-    std::ostringstream buf;
-    buf << in.rdbuf();
-    return buf.str();
-}
-
-std::string Quote(const std::string &s) {
-    std::string q = "'";
-    for (char c : s)
-        q += c == '\'' ? std::string("'\\''") : std::string(1, c);
-    return q + "'";
-}
-
-/* RunKeel runs KEEL_BINARY --db <db> <args> and captures exit code, stdout, stderr. */
-KeelRun RunKeel(const std::string &db, const std::string &args) {
-    fs::path base = fs::temp_directory_path() / ("keel_it_rs_run_" + std::to_string(::getpid()));
-    std::string cmd = std::string(KEEL_BINARY) + " --db " + Quote(db) + " " + args + " >" +
-                      base.string() + ".out 2>" + base.string() + ".err";
-    int status = std::system(cmd.c_str());
-    KeelRun run{WIFEXITED(status) ? WEXITSTATUS(status) : -1, Slurp(base.string() + ".out"),
-                Slurp(base.string() + ".err")};
-    fs::remove(base.string() + ".out");
-    fs::remove(base.string() + ".err");
-    return run;
-}
-
-/* TempDir is a scratch folder, removed at the end. */
-struct TempDir {
-    fs::path path;
-    explicit TempDir(const std::string &name) {
-        path =
-            fs::temp_directory_path() / ("keel_it_rs_" + name + "_" + std::to_string(::getpid()));
-        fs::remove_all(path);
-        fs::create_directories(path);
-    }
-    ~TempDir() { fs::remove_all(path); }
-    void Write(const std::string &file, const std::string &contents) const {
-        std::ofstream(path / file, std::ios::binary) << contents;
-    }
-};
-
-bool Contains(const std::string &haystack, const std::string &needle) {
-    return haystack.find(needle) != std::string::npos;
-}
 
 /* BackupId is the id in keel backup's first line "backup <id>: ...". */
 std::string BackupId(const std::string &out) {

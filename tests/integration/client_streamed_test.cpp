@@ -7,6 +7,7 @@
  *   syntax error (nothing applied), a failing statement named by file:line,
  *   plan, rehearse, a keel:no-transaction file, and lint's refusal.
  */
+#include "keel_run.hpp"
 #include "test_db.hpp"
 
 #include <gtest/gtest.h>
@@ -22,54 +23,20 @@
 
 namespace fs = std::filesystem;
 using keel_test::Connect;
+using keel_test::Contains;
+using keel_test::KeelRun;
+using keel_test::RunKeel;
 using keel_test::ScalarText;
 using keel_test::ScratchDatabase;
+using keel_test::ShellQuote;
+using keel_test::Slurp;
+using keel_test::TempDir;
 
 namespace {
 
-struct KeelRun {
-    int exit_code;
-    std::string out;
-    std::string err;
-};
-
-std::string Slurp(const fs::path &path) {
-    std::ifstream in(path, std::ios::binary);
-    std::ostringstream buf;
-    buf << in.rdbuf();
-    return buf.str();
-}
-
-/* RunKeel runs KEEL_BINARY --db <db> <args>, streaming every file above threshold bytes. */
-KeelRun RunKeel(const std::string &db, const std::string &args, const std::string &threshold) {
-    fs::path base = fs::temp_directory_path() / ("keel_it_stream_" + std::to_string(::getpid()));
-    std::string env = threshold.empty() ? "" : "KEEL_STREAM_THRESHOLD=" + threshold + " ";
-    std::string cmd = env + std::string(KEEL_BINARY) + " --db '" + db + "' " + args + " >" +
-                      base.string() + ".out 2>" + base.string() + ".err";
-    int status = std::system(cmd.c_str());
-    KeelRun run{WIFEXITED(status) ? WEXITSTATUS(status) : -1, Slurp(base.string() + ".out"),
-                Slurp(base.string() + ".err")};
-    fs::remove(base.string() + ".out");
-    fs::remove(base.string() + ".err");
-    return run;
-}
-
-struct TempDir {
-    fs::path path;
-    explicit TempDir(const std::string &name) {
-        path = fs::temp_directory_path() /
-               ("keel_it_stream_" + name + "_" + std::to_string(::getpid()));
-        fs::remove_all(path);
-        fs::create_directories(path);
-    }
-    ~TempDir() { fs::remove_all(path); }
-    void Write(const std::string &file, const std::string &contents) const {
-        std::ofstream(path / file, std::ios::binary) << contents;
-    }
-};
-
-bool Contains(const std::string &haystack, const std::string &needle) {
-    return haystack.find(needle) != std::string::npos;
+/* RunStreamed runs keel, streaming every file above threshold bytes ("" = the default). */
+KeelRun RunStreamed(const std::string &db, const std::string &args, const std::string &threshold) {
+    return RunKeel(db, args, threshold.empty() ? "" : "KEEL_STREAM_THRESHOLD=" + threshold);
 }
 
 /* Rows returns about bytes of INSERT lines into table t, numbered from first; counts lines. */
@@ -111,7 +78,7 @@ TEST(ClientStreamed, LargeWrappedFileWithCopyApplies) {
     dir.Write("0002_func.sql", "CREATE FUNCTION f() RETURNS int LANGUAGE plpgsql AS $f$\nBEGIN\n"
                                "  RETURN 1;\nEND $f$");
 
-    KeelRun plan = RunKeel(db, "plan --json --dir " + dir.path.string(), "4096");
+    KeelRun plan = RunStreamed(db, "plan --json --dir " + dir.path.string(), "4096");
     ASSERT_EQ(plan.exit_code, 0) << plan.err << plan.out;
     nlohmann::json p = nlohmann::json::parse(plan.out);
     size_t inserts = 0;
@@ -120,12 +87,12 @@ TEST(ClientStreamed, LargeWrappedFileWithCopyApplies) {
     EXPECT_EQ(p["pending"][0]["statement_count"], inserts + 3); /* CREATE, COPY, DO */
     EXPECT_EQ(p["pending"][0]["streamed_bytes"], file.size());
 
-    KeelRun rehearse = RunKeel(db, "rehearse --dir " + dir.path.string(), "4096");
+    KeelRun rehearse = RunStreamed(db, "rehearse --dir " + dir.path.string(), "4096");
     ASSERT_EQ(rehearse.exit_code, 0) << rehearse.err;
     auto conn = Connect("keel_it_stream_ok");
     EXPECT_EQ(ScalarText(conn.get(), "SELECT to_regclass('t') IS NULL"), "t");
 
-    KeelRun run = RunKeel(db, "migrate --dir " + dir.path.string(), "4096");
+    KeelRun run = RunStreamed(db, "migrate --dir " + dir.path.string(), "4096");
     ASSERT_EQ(run.exit_code, 0) << run.err;
     EXPECT_EQ(ScalarText(conn.get(), "SELECT count(*) FROM t"), std::to_string(inserts + 1000));
     EXPECT_EQ(ScalarText(conn.get(), "SELECT note FROM t WHERE id = 1000999"), "copied; 999");
@@ -134,9 +101,9 @@ TEST(ClientStreamed, LargeWrappedFileWithCopyApplies) {
     EXPECT_EQ(ScalarText(conn.get(), "SELECT f()"), "1");
 
     /* read whole this time: the same checksums, nothing to apply */
-    KeelRun status = RunKeel(db, "status --json --dir " + dir.path.string(), "");
+    KeelRun status = RunStreamed(db, "status --json --dir " + dir.path.string(), "");
     ASSERT_EQ(status.exit_code, 0) << status.err << status.out;
-    KeelRun again = RunKeel(db, "migrate --dir " + dir.path.string(), "");
+    KeelRun again = RunStreamed(db, "migrate --dir " + dir.path.string(), "");
     EXPECT_EQ(again.exit_code, 0) << again.err;
     EXPECT_TRUE(Contains(again.out, "nothing to apply")) << again.out;
 }
@@ -161,7 +128,7 @@ TEST(ClientStreamed, LateSyntaxErrorAppliesNothing) {
                 ++n;
     }
     dir.Write("0002_data.sql", file);
-    KeelRun run = RunKeel(db, "migrate --dir " + dir.path.string(), "4096");
+    KeelRun run = RunStreamed(db, "migrate --dir " + dir.path.string(), "4096");
     EXPECT_EQ(run.exit_code, 1);
     EXPECT_TRUE(Contains(run.err, "0002_data.sql:" + std::to_string(bad_line) +
                                       ": syntax error at or near \")\""))
@@ -183,7 +150,7 @@ TEST(ClientStreamed, FailingStatementNamesItsLine) {
     std::string file =
         head + "INSERT INTO t VALUES\n  (0, nosuch_column);\n" + Rows(20000, 9000000, &lines);
     dir.Write("0001_data.sql", file);
-    KeelRun run = RunKeel(db, "migrate --dir " + dir.path.string(), "4096");
+    KeelRun run = RunStreamed(db, "migrate --dir " + dir.path.string(), "4096");
     EXPECT_EQ(run.exit_code, 1);
     std::string where = "0001_data.sql:" + std::to_string(LineCount(head) + 2) + ":";
     EXPECT_TRUE(Contains(run.err, where)) << run.err;
@@ -197,7 +164,7 @@ TEST(ClientStreamed, FailingStatementNamesItsLine) {
     /* a duplicate key (no position): the statement's first line */
     std::string dup = head + "INSERT INTO t VALUES (1, 'again');\n" + Rows(20000, 9000000, &lines);
     dir.Write("0001_data.sql", dup);
-    KeelRun again = RunKeel(db, "migrate --dir " + dir.path.string(), "4096");
+    KeelRun again = RunStreamed(db, "migrate --dir " + dir.path.string(), "4096");
     EXPECT_EQ(again.exit_code, 1);
     EXPECT_TRUE(Contains(again.err, "0001_data.sql:" + std::to_string(LineCount(head) + 1) +
                                         ": duplicate key value"))
@@ -212,7 +179,7 @@ TEST(ClientStreamed, NoTransactionFileRunsStatementByStatement) {
     std::string file = "-- keel:no-transaction\nCREATE TABLE t (id int, note text);\n" +
                        Rows(200000, 1, &lines) + "CREATE INDEX CONCURRENTLY t_id ON t (id);\n";
     dir.Write("0001_data.sql", file);
-    KeelRun run = RunKeel(db, "migrate --dir " + dir.path.string(), "4096");
+    KeelRun run = RunStreamed(db, "migrate --dir " + dir.path.string(), "4096");
     ASSERT_EQ(run.exit_code, 0) << run.err;
     auto conn = Connect("keel_it_stream_notx");
     EXPECT_EQ(ScalarText(conn.get(), "SELECT count(*) FROM t"), std::to_string(lines));
@@ -227,7 +194,7 @@ TEST(ClientStreamed, LintRefusesAFileItWouldHoldWhole) {
     TempDir dir("lint");
     size_t lines = 0;
     dir.Write("0001_data.sql", "CREATE TABLE t (id int, note text);\n" + Rows(2 << 20, 1, &lines));
-    KeelRun run = RunKeel("dbname=postgres", "lint " + dir.path.string(), "1048576");
+    KeelRun run = RunStreamed("dbname=postgres", "lint " + dir.path.string(), "1048576");
     EXPECT_EQ(run.exit_code, 2);
     EXPECT_TRUE(Contains(run.err, "0001_data.sql: 2.0 MiB is more than keel lint reads (1 MiB"))
         << run.err;

@@ -38,12 +38,18 @@ inline std::string ShellQuote(const std::string &s) {
     return q + "'";
 }
 
-/* RunKeel runs KEEL_BINARY --db <db> <args> and captures exit code, stdout, stderr. */
-inline KeelRun RunKeel(const std::string &db, const std::string &args) {
+/*
+ * RunKeel runs KEEL_BINARY --db <db> <args> and captures exit code, stdout,
+ * stderr; env ("" = none) is put before the command, e.g.
+ * "KEEL_STREAM_THRESHOLD=4096".
+ */
+inline KeelRun RunKeel(const std::string &db, const std::string &args,
+                       const std::string &env = "") {
     namespace fs = std::filesystem;
     fs::path base = fs::temp_directory_path() / ("keel_it_run_" + std::to_string(::getpid()));
-    std::string cmd = std::string(KEEL_BINARY) + " --db " + ShellQuote(db) + " " + args + " >" +
-                      base.string() + ".out 2>" + base.string() + ".err";
+    std::string cmd = (env.empty() ? "" : env + " ") + std::string(KEEL_BINARY) + " --db " +
+                      ShellQuote(db) + " " + args + " >" + base.string() + ".out 2>" +
+                      base.string() + ".err";
     int status = std::system(cmd.c_str());
     KeelRun run{WIFEXITED(status) ? WEXITSTATUS(status) : -1, Slurp(base.string() + ".out"),
                 Slurp(base.string() + ".err")};
@@ -66,6 +72,14 @@ struct TempDir {
         std::ofstream(path / file, std::ios::binary) << contents;
     }
     std::string Dir() const { return ShellQuote(path.string()); }
+    /* CopyFrom copies dir's .sql files whose first four characters sort up to prefix_max. */
+    void CopyFrom(const std::filesystem::path &dir, const std::string &prefix_max) const {
+        for (const auto &e : std::filesystem::directory_iterator(dir)) {
+            std::string name = e.path().filename().string();
+            if (e.path().extension() == ".sql" && name.substr(0, 4) <= prefix_max)
+                std::filesystem::copy_file(e.path(), path / name);
+        }
+    }
 };
 
 inline bool Contains(const std::string &haystack, const std::string &needle) {
