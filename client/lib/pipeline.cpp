@@ -78,6 +78,7 @@ std::vector<std::string> RunPipeline(const Connection &conn, const std::vector<P
             }
         if (failed) {
             ExitPipeline(pg);
+            failed->results = std::move(firsts);
             throw *failed;
         }
     }

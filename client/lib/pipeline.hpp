@@ -22,11 +22,16 @@ struct PipelineStep {
     std::vector<std::optional<std::string>> params;
 };
 
-/* PipelineError is the ServerError of step `step`; the steps after it did not run. */
+/*
+ * PipelineError is the ServerError of step `step`; the steps after it did
+ * not run. results holds the first column of each step's first row, as
+ * RunPipeline returns them ("" for the failed step and those after it).
+ */
 class PipelineError : public ServerError {
   public:
     PipelineError(ServerError e, size_t step) : ServerError(std::move(e)), step(step) {}
     size_t step;
+    std::vector<std::string> results;
 };
 
 /*

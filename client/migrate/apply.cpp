@@ -24,17 +24,27 @@ std::chrono::steady_clock::duration ApplyOne(const Connection &conn, const Migra
     if (script.streamed) /* a file above the streaming threshold: apply_streamed.cpp */
         return ApplyStreamed(conn, file, script, retire, applied_before, options, out);
     auto t0 = std::chrono::steady_clock::now();
-    std::string started;
-    try {
-        started = conn.Scalar("SELECT keel.migration_start($1::numeric, $2, $3)",
-                              {file.version, file.file_name, file.checksum});
-    } catch (const ServerError &e) {
-        if (PQstatus(conn.get()) == CONNECTION_BAD)
-            throw LostConnection(file.file_name, e, true, false, applied_before);
-        throw CommandError(file.file_name + ": " + e.OneLine());
-    }
-
     bool transactional = !file.directives.no_transaction;
+    /* a transactional file without inline COPY data goes in pipeline mode: its BEGIN,
+     * migration_start, statements and history row cost one round trip per 200
+     * statements, its COMMIT one */
+    bool pipelined =
+        transactional && std::none_of(script.statements.begin(), script.statements.end(),
+                                      [](const Statement &s) { return s.has_copy_data; });
+    auto refused_at_start = [&](const ServerError &e) {
+        if (PQstatus(conn.get()) == CONNECTION_BAD)
+            return LostConnection(file.file_name, e, true, false, applied_before);
+        return CommandError(file.file_name + ": " + e.OneLine());
+    };
+    std::string started; /* keel.migration_start()'s answer: the attempt's started_at */
+    if (!pipelined)
+        try {
+            started = conn.Scalar("SELECT keel.migration_start($1::numeric, $2, $3)",
+                                  {file.version, file.file_name, file.checksum});
+        } catch (const ServerError &e) {
+            throw refused_at_start(e);
+        }
+
     size_t line = 0;
     bool commit_sent = false;
     const std::string *current_statement = nullptr;
@@ -63,11 +73,6 @@ std::chrono::steady_clock::duration ApplyOne(const Connection &conn, const Migra
                 << " and are unchanged\n"
                 << std::flush;
     }
-    /* a transactional file without inline COPY data goes in pipeline mode: its BEGIN,
-     * statements and history row cost one round trip per 200 statements, its COMMIT one */
-    bool pipelined =
-        transactional && std::none_of(script.statements.begin(), script.statements.end(),
-                                      [](const Statement &s) { return s.has_copy_data; });
     for (int file_attempt = 0;; ++file_attempt)
         try {
             if (pipelined) {
@@ -79,6 +84,10 @@ std::chrono::steady_clock::duration ApplyOne(const Connection &conn, const Migra
                     stmt_of.push_back(which);
                 };
                 add("BEGIN", {}, -1);
+                /* validated in the file's own transaction: KL005 when already applied */
+                const size_t start_step = steps.size();
+                add("SELECT keel.migration_start($1::numeric, $2, $3)",
+                    {file.version, file.file_name, file.checksum}, -4);
                 if (options.lock_timeout_ms > 0)
                     add(lock_timeout, {}, -1);
                 if (file.directives.allow_destructive_reason)
@@ -86,15 +95,19 @@ std::chrono::steady_clock::duration ApplyOne(const Connection &conn, const Migra
                         {*file.directives.allow_destructive_reason}, -3);
                 for (size_t i = 0; i < script.statements.size(); ++i)
                     add(script.statements[i].text, {}, static_cast<long>(i));
-                /* applied first: 0.2.0 refuses to supersede by a version not applied */
+                /* applied first: 0.2.0 refuses to supersede by a version not applied.
+                 * started_at is the file's transaction start, a few microseconds before
+                 * migration_start's clock_timestamp() in the same pipeline */
                 if (features.token_checksums)
-                    add("SELECT keel.migration_applied($1::numeric, $2, $3, $4::timestamptz, $5)",
-                        {file.version, file.file_name, file.checksum, started,
+                    add("SELECT keel.migration_applied($1::numeric, $2, $3, "
+                        "pg_catalog.transaction_timestamp(), $4)",
+                        {file.version, file.file_name, file.checksum,
                          TokenChecksum(file.contents, file.directives)},
                         -2);
                 else
-                    add("SELECT keel.migration_applied($1::numeric, $2, $3, $4::timestamptz)",
-                        {file.version, file.file_name, file.checksum, started}, -2);
+                    add("SELECT keel.migration_applied($1::numeric, $2, $3, "
+                        "pg_catalog.transaction_timestamp())",
+                        {file.version, file.file_name, file.checksum}, -2);
                 for (const auto *task : retire)
                     add("SELECT keel.migration_superseded($1::numeric, $2, $3, $4::numeric)",
                         {task->version,
@@ -108,9 +121,16 @@ std::chrono::steady_clock::duration ApplyOne(const Connection &conn, const Migra
                  * interrupted mid-file leaves a transaction the server rolls back, never one
                  * that commits from the queue */
                 try {
-                    RunPipeline(conn, steps);
+                    started = RunPipeline(conn, steps)[start_step];
                 } catch (const PipelineError &e) {
                     long which = stmt_of[e.step];
+                    if (which == -4 || e.step < start_step) {
+                        /* refused before anything ran: nothing to record */
+                        if (PQtransactionStatus(conn.get()) != PQTRANS_IDLE)
+                            PQclear(PQexec(conn.get(), "ROLLBACK"));
+                        throw refused_at_start(e);
+                    }
+                    started = e.results[start_step];
                     line = 0;
                     current_statement = nullptr;
                     if (which == -3)

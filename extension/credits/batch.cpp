@@ -45,7 +45,7 @@ extern "C" {
 }
 
 #include "credits/credit_types.hpp"
-#include "credits/spi_plan.hpp"
+#include "pg/spi_plan.hpp"
 #include "pg/error.hpp"
 #include "pg/writable.hpp"
 

@@ -28,7 +28,7 @@
  */
 #include "credits/credit_types.hpp"
 #include "credits/plan_logic.hpp"
-#include "credits/spi_plan.hpp"
+#include "pg/spi_plan.hpp"
 
 extern "C" {
 #include "postgres.h"

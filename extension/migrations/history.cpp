@@ -50,6 +50,7 @@ extern "C" {
 }
 
 #include "pg/error.hpp"
+#include "pg/spi_plan.hpp"
 #include "pg/writable.hpp"
 #include "guard/rules.hpp"
 
@@ -357,8 +358,10 @@ static void CheckNotDone(const char *version, const char *checksum, const char *
     char *recorded;
     char *superseded_by;
 
-    if (SPI_execute_with_args(v2 ? query_v2 : query, 1, argtypes, values, NULL, true, 1) !=
-        SPI_OK_SELECT)
+    /* saved plans: a runner calls this twice per file (issue 12, tiny migrations) */
+    static SPIPlanPtr plans[2];
+    SPIPlanPtr plan = saved_plan(&plans[v2 ? 1 : 0], v2 ? query_v2 : query, 1, argtypes);
+    if (run_plan(plan, values, NULL, true) != SPI_OK_SELECT)
         elog(ERROR, "keel: cannot read keel.migration_history");
     if (SPI_processed == 0)
         return;
@@ -521,7 +524,10 @@ static int64 InsertHistoryRow(Oid caller, const char *version, const char *name,
     (void)set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET, PGC_S_SESSION,
                             GUC_ACTION_SAVE, true, 0, false);
 
-    rc = SPI_execute_with_args(query, detail == NULL ? 8 : 13, argtypes, values, nulls, false, 1);
+    static SPIPlanPtr plans[2];
+    rc = run_plan(
+        saved_plan(&plans[detail == NULL ? 0 : 1], query, detail == NULL ? 8 : 13, argtypes),
+        values, nulls, false);
     if (rc != SPI_OK_INSERT_RETURNING || SPI_processed != 1)
         elog(ERROR, "keel: insert into keel.migration_history failed: %s",
              SPI_result_code_string(rc));

@@ -626,3 +626,38 @@ TEST(MigrateFailure, ByteOrderMarkAndCrlfApplyWithTheChecksumOfTheLfFile) {
     }
     EXPECT_EQ(checksums.size(), 1u);
 }
+
+/*
+ * A version recorded as applied by someone else (plain psql calling
+ * keel.migration_applied) while keel runs an earlier file: keel's
+ * migration_start, sent in the file's pipeline, refuses it with KL005
+ * before any of its statements run. keel exits 1 naming the file, the
+ * file's table is not created, and no failed row is recorded for it.
+ */
+TEST(MigrateFailure, AVersionRecordedMeanwhileIsRefusedAtStartAndNotRecordedFailed) {
+    std::string db = ScratchDatabase("keel_it_mf_meanwhile", true);
+    MigrationsDir dir("meanwhile");
+    dir.Write("0001_slow.sql", std::string("CREATE TABLE it_mw_a (id int);\n") + kSlowOnlyOnce);
+    dir.Write("0002_b.sql", "CREATE TABLE it_mw_b (id int);\n");
+    auto watch = Connect("keel_it_mf_meanwhile");
+    KeelProcess keel(db, {"migrate", "--dir", dir.str()}, {"PGOPTIONS=-c keel_it.slow=on"});
+    ASSERT_TRUE(WaitFor(
+        [&] { return BackendRunning(watch.get(), "keel_it_mf_meanwhile", "keel_it.slow") != 0; },
+        30s));
+    /* the checksum keel computes: SHA-256 of the file's text */
+    std::string sum = ScalarText(
+        watch.get(), "SELECT encode(sha256(convert_to('CREATE TABLE it_mw_b (id int);\n', "
+                     "'UTF8')), 'hex')");
+    ScalarText(watch.get(), "SELECT keel.migration_applied(2, '0002_b.sql', '" + sum + "', now())");
+    CliRun run = keel.Wait();
+    EXPECT_EQ(run.exit_code, 1) << run.out << run.err;
+    EXPECT_TRUE(Contains(run.err, "0002_b.sql")) << run.err;
+    EXPECT_TRUE(Contains(run.err, "already applied")) << run.err;
+    EXPECT_EQ(HistoryStatus(watch.get(), "1"), "applied");
+    EXPECT_EQ(ScalarText(watch.get(), "SELECT to_regclass('it_mw_b') IS NULL"), "t");
+    EXPECT_EQ(ScalarText(watch.get(), "SELECT count(*) FROM keel.migration_history "
+                                      "WHERE version = 2 AND status = 'failed'"),
+              "0");
+    EXPECT_EQ(ScalarText(watch.get(), "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"),
+              "0");
+}

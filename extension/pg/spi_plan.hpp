@@ -1,6 +1,7 @@
 /*
- * extension/credits/spi_plan.hpp
- *   Saved SPI plans for the credit functions (credits.cpp, batch.cpp):
+ * extension/pg/spi_plan.hpp
+ *   Saved SPI plans for the credit functions (credits.cpp, batch.cpp) and
+ *   the migration bookkeeping (migrations/history.cpp):
  *   SPI_prepare + SPI_keepplan on first use, kept for the life of the
  *   backend. The plan cache re-plans them after DDL on the tables they read,
  *   so they survive DROP/CREATE EXTENSION too. PostgreSQL-facing, plain C
