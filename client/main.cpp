@@ -152,6 +152,12 @@ int main(int argc, char **argv) {
     migrate->add_option("--lock-retries", migrate_options.lock_retries,
                         "retries after a lock timeout (default 3)");
     migrate->add_flag("--quiet", migrate_options.quiet, "print only failures and the summary");
+    std::string migrate_progress = "auto";
+    migrate
+        ->add_option("--progress", migrate_progress,
+                     "live status line on stderr: file n of N, statement, elapsed time (auto: "
+                     "when stderr is a terminal; always; never)")
+        ->check(CLI::IsMember({"auto", "always", "never"}));
     migrate->add_flag("--dry-run", migrate_options.dry_run,
                       "rehearse: run the pending files in one transaction, then roll it back");
     bool migrate_backup = false;
@@ -388,6 +394,7 @@ int main(int argc, char **argv) {
         } else if (*migrate) {
             if (migrate_backup)
                 migrate_options.backup_dir = backup_dir;
+            migrate_options.progress = keel::client::ParseProgressMode(migrate_progress);
             keel::client::Migrate(conn, migrate_dir, std::cout, migrate_options);
         } else if (*down) {
             keel::client::Down(conn, down_dir, std::cout, down_options);

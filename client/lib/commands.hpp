@@ -15,6 +15,7 @@
 #pragma once
 
 #include "lib/connection.hpp"
+#include "lib/progress.hpp"
 
 #include <filesystem>
 #include <ostream>
@@ -116,6 +117,10 @@ struct MigrateOptions {
     bool restore_on_failure = false;
     /* the rehearsal's report as JSON (keel rehearse --json) */
     bool json = false;
+    /* --progress: the live status line on stderr (lib/progress.hpp) */
+    ProgressMode progress = ProgressMode::Auto;
+    /* the run's status line, set by Migrate for the files it applies (nullptr: none) */
+    Progress *live = nullptr;
 };
 
 MigrateSummary Migrate(const Connection &conn, const std::filesystem::path &dir, std::ostream &out,

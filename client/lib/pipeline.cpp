@@ -28,7 +28,8 @@ void ExitPipeline(PGconn *conn) {
 } // namespace
 
 std::vector<std::string> RunPipeline(const Connection &conn, const std::vector<PipelineStep> &steps,
-                                     size_t chunk) {
+                                     size_t chunk,
+                                     const std::function<void(size_t, size_t)> &on_chunk) {
     PGconn *pg = conn.get();
     std::vector<std::string> firsts(steps.size());
     if (PQenterPipelineMode(pg) != 1)
@@ -52,6 +53,8 @@ std::vector<std::string> RunPipeline(const Connection &conn, const std::vector<P
             ExitPipeline(pg);
             throw PipelineError(e, begin);
         }
+        if (on_chunk)
+            on_chunk(begin, end);
         std::optional<PipelineError> failed;
         for (size_t i = begin; i < end; ++i) {
             /* each query: its result(s), then NULL */

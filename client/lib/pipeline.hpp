@@ -10,6 +10,7 @@
 
 #include "lib/connection.hpp"
 
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -44,9 +45,13 @@ class PipelineError : public ServerError {
  * Throws PipelineError for the first step that failed (the rest of its
  * chunk is aborted by the server and later chunks are not sent), or
  * ServerError when libpq cannot send. The connection is out of pipeline
- * mode afterwards either way.
+ * mode afterwards either way. on_chunk(begin, end), when given, is called
+ * once steps [begin, end) are sent, before their results are awaited (the
+ * server answers a chunk together, at its sync: keel migrate's progress
+ * line shows the chunk's statements).
  */
 std::vector<std::string> RunPipeline(const Connection &conn, const std::vector<PipelineStep> &steps,
-                                     size_t chunk = 200);
+                                     size_t chunk = 200,
+                                     const std::function<void(size_t, size_t)> &on_chunk = {});
 
 } // namespace keel::client

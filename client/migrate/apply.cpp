@@ -63,15 +63,15 @@ std::chrono::steady_clock::duration ApplyOne(const Connection &conn, const Migra
             throw CommandError(file.file_name + ": cannot read its journal: " + e.OneLine());
         }
         if (resume.completed > 0 && !options.quiet)
-            out << file.file_name << ": resuming at statement " << resume.completed + 1 << " of "
-                << script.statements.size() << " (line "
-                << (resume.completed < script.statements.size()
-                        ? script.statements[resume.completed].line
-                        : 0)
-                << "): statements 1-" << resume.completed
-                << " completed in the interrupted attempt of " << resume.attempt_started
-                << " and are unchanged\n"
-                << std::flush;
+            Say(options, out,
+                file.file_name + ": resuming at statement " + std::to_string(resume.completed + 1) +
+                    " of " + std::to_string(script.statements.size()) + " (line " +
+                    std::to_string(resume.completed < script.statements.size()
+                                       ? script.statements[resume.completed].line
+                                       : 0) +
+                    "): statements 1-" + std::to_string(resume.completed) +
+                    " completed in the interrupted attempt of " + resume.attempt_started +
+                    " and are unchanged\n");
     }
     for (int file_attempt = 0;; ++file_attempt)
         try {
@@ -120,8 +120,26 @@ std::chrono::steady_clock::duration ApplyOne(const Connection &conn, const Migra
                 /* COMMIT goes on its own, after every result is in: a client killed or
                  * interrupted mid-file leaves a transaction the server rolls back, never one
                  * that commits from the queue */
+                /* the status line names the statements of the chunk the server runs */
+                auto on_chunk = [&](size_t begin, size_t end) {
+                    if (!options.live)
+                        return;
+                    long first = -1, last = -1;
+                    for (size_t k = begin; k < end; ++k)
+                        if (stmt_of[k] >= 0) {
+                            if (first < 0)
+                                first = stmt_of[k];
+                            last = stmt_of[k];
+                        }
+                    if (first < 0)
+                        return;
+                    const Statement &st = script.statements[static_cast<size_t>(first)];
+                    options.live->Statement(static_cast<size_t>(first) + 1,
+                                            static_cast<size_t>(last) + 1, script.statements.size(),
+                                            st.line, st.text);
+                };
                 try {
-                    started = RunPipeline(conn, steps)[start_step];
+                    started = RunPipeline(conn, steps, 200, on_chunk)[start_step];
                 } catch (const PipelineError &e) {
                     long which = stmt_of[e.step];
                     if (which == -4 || e.step < start_step) {
@@ -172,10 +190,13 @@ std::chrono::steady_clock::duration ApplyOne(const Connection &conn, const Migra
                 if (journal && resume.interrupted && i == resume.completed)
                     if (auto healed = HealInvalidIndex(conn, file, stmt, resume)) {
                         if (!options.quiet)
-                            out << *healed << "\n" << std::flush;
+                            Say(options, out, *healed + "\n");
                         JournalStep(conn, file, started, i + 1, stmt.line, sums[i]);
                         continue;
                     }
+                if (options.live)
+                    options.live->Statement(i + 1, i + 1, script.statements.size(), stmt.line,
+                                            stmt.text);
                 for (int attempt = 0;; ++attempt)
                     try {
                         if (stmt.has_copy_data)

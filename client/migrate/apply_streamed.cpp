@@ -44,6 +44,7 @@ struct ExecBatch {
     };
     std::string sql;
     std::vector<Piece> pieces;
+    size_t first_statement = 0; /* 1-based number of its first statement in the file */
 
     void Add(const StreamStatement &st) {
         pieces.push_back({sql.size(), st.start_line, st.line});
@@ -90,6 +91,10 @@ void Drain(const Connection &conn) {
 
 /* Send starts batch on the server; throws ServerError when libpq cannot send it. */
 void Send(const Connection &conn, const ExecBatch &batch, StreamedPlace &place) {
+    if (place.live)
+        place.live->Statement(batch.first_statement,
+                              batch.first_statement + batch.pieces.size() - 1, place.statements,
+                              batch.pieces.front().line, batch.Text(0));
     if (PQsendQuery(conn.get(), batch.sql.c_str()) != 1) {
         place.line = batch.pieces.front().line;
         place.statement = batch.Text(0);
@@ -174,6 +179,8 @@ void RunBatched(const Connection &conn, const MigrationFile &file, const Script 
                     copy = true;
                     break;
                 }
+                if (next.pieces.empty())
+                    next.first_statement = i + 1;
                 next.Add(st);
             }
             if (sent) {
@@ -194,6 +201,8 @@ void RunBatched(const Connection &conn, const MigrationFile &file, const Script 
                 }
                 place.line = st.line;
                 place.statement = st.text;
+                if (place.live)
+                    place.live->Statement(index, index, place.statements, st.line, st.text);
                 try {
                     if (st.copy_from_stdin)
                         conn.CopyIn(st.text,
@@ -232,10 +241,14 @@ void RunBatched(const Connection &conn, const MigrationFile &file, const Script 
 void RunEach(const Connection &conn, const MigrationFile &file, SqlStream &stream,
              const MigrateOptions *options, std::ostream &out, StreamedPlace &place) {
     StreamStatement st;
+    size_t index = 0;
     try {
         while (stream.Next(st)) {
             place.line = st.line;
             place.statement = st.text;
+            ++index;
+            if (place.live)
+                place.live->Statement(index, index, place.statements, st.line, st.text);
             CheckStandardStrings(conn, st.line);
             for (int attempt = 0;; ++attempt) {
                 bool data_read = false;
@@ -313,6 +326,8 @@ std::chrono::steady_clock::duration ApplyStreamed(const Connection &conn, const 
     for (int file_attempt = 0;; ++file_attempt)
         try {
             place = StreamedPlace{};
+            place.live = options.live;
+            place.statements = script.streamed_total;
             if (transactional)
                 conn.Exec("BEGIN");
             if (options.lock_timeout_ms > 0)

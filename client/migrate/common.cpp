@@ -240,14 +240,22 @@ bool LockTimedOut(const Connection &conn, const ServerError &e, const MigrateOpt
 }
 
 /* Backoff waits before retry attempt+1: 200 ms, doubling, at most 5 s. */
+void Say(const MigrateOptions &options, std::ostream &out, const std::string &text) {
+    if (options.live)
+        options.live->Print(out, text);
+    else
+        out << text << std::flush;
+}
+
 void Backoff(int attempt, const std::string &what, const MigrateOptions &options,
              std::ostream &out) {
     int ms = std::min(5000, 200 << std::min(attempt, 5));
     if (!options.quiet)
-        out << what << ": lock not granted within " << options.lock_timeout_ms
-            << " ms (--lock-timeout), attempt " << attempt + 1 << " of " << options.lock_retries + 1
-            << "; retrying in " << ms << " ms\n"
-            << std::flush;
+        Say(options, out,
+            what + ": lock not granted within " + std::to_string(options.lock_timeout_ms) +
+                " ms (--lock-timeout), attempt " + std::to_string(attempt + 1) + " of " +
+                std::to_string(options.lock_retries + 1) + "; retrying in " + std::to_string(ms) +
+                " ms\n");
     std::this_thread::sleep_for(std::chrono::milliseconds(ms));
 }
 

@@ -9,9 +9,13 @@
 #include "migrate/restore_on_failure.hpp"
 #include "migrate/runner.hpp"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <chrono>
+#include <iostream>
 #include <map>
+#include <sstream>
 
 namespace keel::client {
 
@@ -128,6 +132,10 @@ MigrateSummary Migrate(const Connection &conn, const std::filesystem::path &dir,
             history_before = HistoryHighWater(conn);
     }
 
+    /* the live status line on a terminal (lib/progress.hpp); lines go through Say */
+    Progress bar(options.progress, options.quiet, std::cerr, STDERR_FILENO);
+    MigrateOptions run = options;
+    run.live = bar.enabled() ? &bar : nullptr;
     MigrateSummary summary;
     std::map<std::string, std::vector<const SupersedeTask *>> retire_by;
     for (const auto &task : report.to_supersede) {
@@ -138,7 +146,7 @@ MigrateSummary Migrate(const Connection &conn, const std::filesystem::path &dir,
                 throw CommandError("cannot record version " + task.version +
                                    " as superseded: " + e.OneLine());
             }
-            out << SupersededLine(task) << "\n";
+            Say(run, out, SupersededLine(task) + "\n");
             ++summary.superseded;
         } else {
             retire_by[task.by->version].push_back(&task);
@@ -148,10 +156,12 @@ MigrateSummary Migrate(const Connection &conn, const std::filesystem::path &dir,
     for (const auto *file : report.pending) {
         const auto &retire = retire_by[file->version];
         std::chrono::steady_clock::duration took;
+        bar.File(static_cast<size_t>(summary.applied) + 1, report.pending.size(), file->file_name);
         try {
-            took = ApplyOne(conn, *file, scripts.at(file->version), retire, summary.applied,
-                            options, features, out);
+            took = ApplyOne(conn, *file, scripts.at(file->version), retire, summary.applied, run,
+                            features, out);
         } catch (const CommandError &e) {
+            bar.Clear();
             if (!options.restore_on_failure || backup_id.empty())
                 throw;
             RunFacts facts{summary.applied, summary.superseded, file, &scripts.at(file->version),
@@ -159,17 +169,21 @@ MigrateSummary Migrate(const Connection &conn, const std::filesystem::path &dir,
             throw CommandError(
                 RestoreOnFailure(conn, options.backup_dir, backup_id, e.what(), facts, out));
         }
+        bar.Clear(); /* until the next file starts */
         for (const auto *task : retire) {
-            out << SupersededLine(*task) << "\n";
+            Say(run, out, SupersededLine(*task) + "\n");
             ++summary.superseded;
         }
-        if (!options.quiet)
-            out << "applied " << file->file_name << " (version " << file->version << ", "
-                << summary.applied + 1 << " of " << report.pending.size() << ") in " << Ms(took)
-                << "\n"
-                << std::flush;
+        if (!options.quiet) {
+            std::ostringstream line;
+            line << "applied " << file->file_name << " (version " << file->version << ", "
+                 << summary.applied + 1 << " of " << report.pending.size() << ") in " << Ms(took)
+                 << "\n";
+            Say(run, out, line.str());
+        }
         ++summary.applied;
     }
+    bar.Clear();
     if (summary.applied == 0 && summary.superseded == 0)
         out << "nothing to apply: " << report.applied.size()
             << " migration(s) applied, database is up to date\n";

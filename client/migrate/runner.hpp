@@ -109,6 +109,9 @@ CommandError RecordFailure(const Connection &conn, const MigrationFile &file,
 bool LockTimedOut(const Connection &conn, const ServerError &e, const MigrateOptions &options,
                   int attempt);
 
+/* Say writes text (whole lines) to out, through the run's status line when it has one. */
+void Say(const MigrateOptions &options, std::ostream &out, const std::string &text);
+
 /* Backoff waits before retry attempt+1: 200 ms, doubling, at most 5 s. */
 void Backoff(int attempt, const std::string &what, const MigrateOptions &options,
              std::ostream &out);
@@ -142,6 +145,8 @@ std::chrono::steady_clock::duration ApplyOne(const Connection &conn, const Migra
 struct StreamedPlace {
     size_t line = 0;
     std::string statement;
+    Progress *live = nullptr; /* the run's status line, told of each batch (or nullptr) */
+    size_t statements = 0;    /* the file's statement count, for the status line */
 };
 
 /*

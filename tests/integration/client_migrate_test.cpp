@@ -900,3 +900,50 @@ TEST(ClientMigrate, NewNumbersTheNextFileAndRehearseChangesNothing) {
     auto conn = Connect("keel_it_rehearse");
     EXPECT_EQ(ScalarText(conn.get(), "SELECT to_regclass('it_new_a') IS NULL"), "t");
 }
+
+/*
+ * Progress (issue 12): with --progress always, stderr carries the live
+ * status line (file n of N, the statement and its line, elapsed time),
+ * redrawn while a statement runs and cleared at the end; stdout keeps its
+ * plain lines. Not on a terminal (the default, auto) stderr stays empty,
+ * and --quiet turns the line off even when asked for.
+ */
+TEST(ClientMigrate, ProgressLineOnlyWhenATerminalOrAskedFor) {
+    std::string db = ScratchDatabase("keel_it_progress", true);
+    TempDir dir("progress");
+    dir.Write("0001_slow.sql", "CREATE TABLE it_pg_a (id int);\nSELECT pg_sleep(0.6);\n");
+    dir.Write("0002_b.sql", "-- keel:no-transaction\nCREATE TABLE it_pg_b (id int);\n"
+                            "SELECT pg_sleep(0.5);\n");
+    KeelRun run = RunKeel(db, "migrate --progress always --dir " + dir.Dir());
+    ASSERT_EQ(run.exit_code, 0) << run.err;
+    /* 79 columns without a terminal: the statement text is shortened */
+    EXPECT_TRUE(Contains(run.err, "\r[1/2] 0001_slow.sql  statements 1-2 of 2, line 1: CREATE "
+                                  "TABLE"))
+        << run.err;
+    /* redrawn by the ticker while the 0.6 s statement runs */
+    size_t draws = 0;
+    for (size_t at = run.err.find("statements 1-2 of 2"); at != std::string::npos;
+         at = run.err.find("statements 1-2 of 2", at + 1))
+        ++draws;
+    EXPECT_GE(draws, 2u) << run.err;
+    EXPECT_TRUE(Contains(run.err, "\r[2/2] 0002_b.sql  statement 2 of 2, line 3: SELECT "
+                                  "pg_sleep(0.5)  0."))
+        << run.err;
+    EXPECT_EQ(run.err.substr(run.err.size() - 4), "\r\033[K") << run.err;
+    EXPECT_TRUE(Contains(run.out, "applied 0001_slow.sql (version 1, 1 of 2)")) << run.out;
+    EXPECT_FALSE(Contains(run.out, "\r")) << run.out;
+
+    dir.Write("0003_c.sql", "CREATE TABLE it_pg_c (id int);\n");
+    KeelRun plain = RunKeel(db, "migrate --dir " + dir.Dir());
+    ASSERT_EQ(plain.exit_code, 0) << plain.err;
+    EXPECT_EQ(plain.err, "");
+    EXPECT_TRUE(Contains(plain.out, "applied 0003_c.sql")) << plain.out;
+
+    dir.Write("0004_d.sql", "CREATE TABLE it_pg_d (id int);\n");
+    KeelRun quiet = RunKeel(db, "migrate --quiet --progress always --dir " + dir.Dir());
+    ASSERT_EQ(quiet.exit_code, 0) << quiet.err;
+    EXPECT_EQ(quiet.err, "");
+
+    KeelRun bad = RunKeel(db, "migrate --progress sometimes --dir " + dir.Dir());
+    EXPECT_EQ(bad.exit_code, 2) << bad.err;
+}
