@@ -17,6 +17,7 @@
 #include <fstream>
 #include <map>
 #include <sstream>
+#include <thread>
 
 namespace keel::client {
 
@@ -490,17 +491,26 @@ MigrationSet LoadMigrationDir(const std::filesystem::path &dir) {
     }
 
     std::map<std::string, std::string> seen; /* canonical version -> file name */
-    set.files.reserve(ups.size());
+    /* slots in name order: a file, or the problem it has (set.problems keeps that order) */
+    struct Slot {
+        MigrationFile file;
+        std::string problem;
+        bool ok = false;
+    };
+    std::vector<Slot> slots;
+    slots.reserve(ups.size());
     for (auto &[parsed, path] : ups) {
         std::string name = path.filename().string();
         auto dup = seen.find(parsed.version);
+        Slot slot;
         if (dup != seen.end()) {
-            set.problems.push_back(name + ": duplicate version " + parsed.version + " (also " +
-                                   dup->second + ")");
+            slot.problem =
+                name + ": duplicate version " + parsed.version + " (also " + dup->second + ")";
+            slots.push_back(std::move(slot));
             continue;
         }
         seen[parsed.version] = name;
-        MigrationFile file;
+        MigrationFile &file = slot.file;
         file.version = parsed.version;
         file.digits = parsed.digits;
         file.file_name = name;
@@ -510,32 +520,58 @@ MigrationSet LoadMigrationDir(const std::filesystem::path &dir) {
             file.down_path = down->second;
             downs.erase(down);
         }
+        slot.ok = true;
+        slots.push_back(std::move(slot));
+    }
+    /* read, check and checksum each file; a folder of many files is split over two
+     * threads (the work is open/read/close and SHA-256, no shared state) */
+    auto load = [](Slot &slot) {
+        if (!slot.ok)
+            return;
+        MigrationFile &file = slot.file;
         try {
-            std::uintmax_t size = std::filesystem::file_size(path, ec);
-            if (!ec && size > StreamThreshold()) {
+            std::error_code size_ec;
+            std::uintmax_t size = std::filesystem::file_size(file.path, size_ec);
+            if (!size_ec && size > StreamThreshold()) {
                 file.streamed = true;
                 ScanLargeFile(file);
-                set.files.push_back(std::move(file));
-                continue;
+                return;
             }
-            file.contents = ReadFile(path);
+            file.contents = ReadFile(file.path);
             file.size = file.contents.size();
             std::string bad = EncodingProblem(file.contents);
             if (!bad.empty())
-                throw FileError(name, 0, bad);
+                throw FileError(file.file_name, 0, bad);
             /* A UTF-8 byte-order mark is not SQL: PostgreSQL would read it as part of a token.
              * It goes before the checksum too, so an editor that adds or drops it does not
              * change the file (issue 12). */
             if (file.contents.compare(0, 3, "\xEF\xBB\xBF") == 0)
                 file.contents.erase(0, 3);
             file.checksum = MigrationChecksum(file.contents);
-            file.directives = ParseDirectives(file.contents, name, file.version);
+            file.directives = ParseDirectives(file.contents, file.file_name, file.version);
         } catch (const std::exception &e) {
-            set.problems.push_back(e.what());
-            continue;
+            slot.problem = e.what();
+            slot.ok = false;
         }
-        set.files.push_back(std::move(file));
+    };
+    if (slots.size() >= 512) {
+        std::thread half([&] {
+            for (size_t i = 0; i < slots.size(); i += 2)
+                load(slots[i]);
+        });
+        for (size_t i = 1; i < slots.size(); i += 2)
+            load(slots[i]);
+        half.join();
+    } else {
+        for (auto &slot : slots)
+            load(slot);
     }
+    set.files.reserve(slots.size());
+    for (auto &slot : slots)
+        if (slot.ok)
+            set.files.push_back(std::move(slot.file));
+        else
+            set.problems.push_back(std::move(slot.problem));
     for (const auto &[key, path] : downs)
         set.problems.push_back(path.filename().string() + ": down migration without " + key +
                                ".sql beside it");

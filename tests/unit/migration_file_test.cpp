@@ -103,6 +103,36 @@ TEST(MigrationDir, OrdersByNumericVersion) {
     EXPECT_EQ(set.files[0].checksum.size(), 64u);
 }
 
+/* A folder of 600 files is read on two threads: the files still come in
+ * version order with their own checksums, and problems in file-name order. */
+TEST(MigrationDir, ManyFilesLoadInOrderWithProblemsInNameOrder) {
+    TempDir dir;
+    for (int i = 1; i <= 600; ++i) {
+        char name[32];
+        std::snprintf(name, sizeof name, "%04d_f.sql", i);
+        std::string body = "SELECT " + std::to_string(i) + ";\n";
+        if (i == 101)
+            body = std::string("SELECT 1;\n\0SELECT 2;\n", 21); /* a NUL byte */
+        if (i == 400)
+            body = "SELECT '\xC3\x28';\n"; /* invalid UTF-8 */
+        dir.Write(name, body);
+    }
+    kc::MigrationSet set = kc::LoadMigrationDir(dir.path);
+    ASSERT_EQ(set.problems.size(), 2u);
+    EXPECT_EQ(set.problems[0].rfind("0101_f.sql", 0), 0u) << set.problems[0];
+    EXPECT_EQ(set.problems[1].rfind("0400_f.sql", 0), 0u) << set.problems[1];
+    ASSERT_EQ(set.files.size(), 598u);
+    for (size_t k = 0; k < set.files.size(); ++k) {
+        const auto &f = set.files[k];
+        int v = std::stoi(f.version);
+        EXPECT_EQ(f.contents, "SELECT " + std::to_string(v) + ";\n");
+        EXPECT_EQ(f.checksum, kc::MigrationChecksum(f.contents));
+        if (k > 0) {
+            EXPECT_LT(std::stoi(set.files[k - 1].version), v);
+        }
+    }
+}
+
 TEST(MigrationDir, DuplicateVersionsAreProblems) {
     TempDir dir;
     dir.Write("0009_a.sql", "SELECT 1;\n");
