@@ -110,6 +110,19 @@ Result Connection::ExecParams(const std::string &sql,
     return res;
 }
 
+std::string Connection::Prepared(const std::string &sql) const {
+    auto found = prepared_.find(sql);
+    if (found != prepared_.end())
+        return found->second;
+    /* a name no migration is likely to PREPARE itself */
+    std::string name = "keel_client_stmt_" + std::to_string(prepared_.size() + 1);
+    Result res(PQprepare(get(), name.c_str(), sql.c_str(), 0, nullptr), &PQclear);
+    if (!res || PQresultStatus(res.get()) != PGRES_COMMAND_OK)
+        throw ResultError(get(), res.get());
+    prepared_.emplace(sql, name);
+    return name;
+}
+
 void Connection::CopyIn(const std::string &sql, const std::string &data) const {
     /* in pieces of 1 MB: libpq buffers what it cannot send yet */
     const size_t piece = 1 << 20;

@@ -10,6 +10,7 @@
 #include <libpq-fe.h>
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <stdexcept>
@@ -89,9 +90,21 @@ class Connection {
     /* Target describes the server as host/port/dbname/user (never the password). */
     std::string Target() const;
 
+    /*
+     * Prepared returns the name of a server-side prepared statement for sql
+     * (its parameter types from its casts, as ExecParams), preparing it with
+     * PQprepare on first use in this session: keel migrate's per-file
+     * bookkeeping calls then cost no parse. Throws ServerError.
+     * ForgetPrepared drops the names (after DEALLOCATE ALL or DISCARD ALL in
+     * a migration, the server answers 26000 for them).
+     */
+    std::string Prepared(const std::string &sql) const;
+    void ForgetPrepared() const { prepared_.clear(); }
+
   private:
     explicit Connection(PGconn *conn) : conn_(conn, &PQfinish) {}
     std::unique_ptr<PGconn, decltype(&PQfinish)> conn_;
+    mutable std::map<std::string, std::string> prepared_; /* sql -> statement name */
 };
 
 /* ResultError builds a ServerError from a failed result (or the connection if res is null). */

@@ -32,6 +32,10 @@ std::vector<std::string> RunPipeline(const Connection &conn, const std::vector<P
                                      const std::function<void(size_t, size_t)> &on_chunk) {
     PGconn *pg = conn.get();
     std::vector<std::string> firsts(steps.size());
+    std::vector<std::string> names(steps.size());
+    for (size_t i = 0; i < steps.size(); ++i)
+        if (steps[i].prepared)
+            names[i] = conn.Prepared(steps[i].sql); /* before pipeline mode: PQprepare waits */
     if (PQenterPipelineMode(pg) != 1)
         throw ResultError(pg, nullptr);
     chunk = std::max<size_t>(chunk, 1);
@@ -41,8 +45,13 @@ std::vector<std::string> RunPipeline(const Connection &conn, const std::vector<P
             std::vector<const char *> values;
             for (const auto &p : steps[i].params)
                 values.push_back(p ? p->c_str() : nullptr);
-            if (PQsendQueryParams(pg, steps[i].sql.c_str(), static_cast<int>(values.size()),
-                                  nullptr, values.data(), nullptr, nullptr, 0) != 1) {
+            int sent =
+                steps[i].prepared
+                    ? PQsendQueryPrepared(pg, names[i].c_str(), static_cast<int>(values.size()),
+                                          values.data(), nullptr, nullptr, 0)
+                    : PQsendQueryParams(pg, steps[i].sql.c_str(), static_cast<int>(values.size()),
+                                        nullptr, values.data(), nullptr, nullptr, 0);
+            if (sent != 1) {
                 ServerError e = ResultError(pg, nullptr);
                 ExitPipeline(pg);
                 throw PipelineError(e, i);

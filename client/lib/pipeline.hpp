@@ -17,10 +17,16 @@
 
 namespace keel::client {
 
-/* PipelineStep is one query (a single statement) with text parameters (nullopt = NULL). */
+/*
+ * PipelineStep is one query (a single statement) with text parameters
+ * (nullopt = NULL). prepared: run it as the connection's prepared statement
+ * for sql (Connection::Prepared, prepared before the pipeline starts), for
+ * a query the run sends again and again.
+ */
 struct PipelineStep {
     std::string sql;
     std::vector<std::optional<std::string>> params;
+    bool prepared = false;
 };
 
 /*

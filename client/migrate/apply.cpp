@@ -73,6 +73,9 @@ std::chrono::steady_clock::duration ApplyOne(const Connection &conn, const Migra
                     " completed in the interrupted attempt of " + resume.attempt_started +
                     " and are unchanged\n");
     }
+    /* keel's prepared statements were deallocated (26000): by an earlier file, or by this
+     * one, which is then run again with its bookkeeping calls unprepared */
+    bool prepared_lost = false, use_prepared = true;
     for (int file_attempt = 0;; ++file_attempt)
         try {
             if (pipelined) {
@@ -80,7 +83,9 @@ std::chrono::steady_clock::duration ApplyOne(const Connection &conn, const Migra
                 std::vector<long> stmt_of; /* step -> statement index, -1 before, -2 after */
                 auto add = [&](std::string sql, std::vector<std::optional<std::string>> params,
                                long which) {
-                    steps.push_back({std::move(sql), std::move(params)});
+                    /* keel's own calls repeat for every file: prepared once per run */
+                    bool keel_call = use_prepared && (which == -4 || which == -2);
+                    steps.push_back({std::move(sql), std::move(params), keel_call});
                     stmt_of.push_back(which);
                 };
                 add("BEGIN", {}, -1);
@@ -142,6 +147,10 @@ std::chrono::steady_clock::duration ApplyOne(const Connection &conn, const Migra
                     started = RunPipeline(conn, steps, 200, on_chunk)[start_step];
                 } catch (const PipelineError &e) {
                     long which = stmt_of[e.step];
+                    if (use_prepared && (which == -4 || which == -2) && e.sqlstate == "26000") {
+                        prepared_lost = true; /* retried below, prepared again */
+                        throw ServerError(e);
+                    }
                     if (which == -4 || e.step < start_step) {
                         /* refused before anything ran: nothing to record */
                         if (PQtransactionStatus(conn.get()) != PQTRANS_IDLE)
@@ -241,6 +250,17 @@ std::chrono::steady_clock::duration ApplyOne(const Connection &conn, const Migra
                 conn.Exec("RESET lock_timeout");
             break;
         } catch (const ServerError &e) {
+            /* a DEALLOCATE ALL or DISCARD ALL dropped keel's prepared statements (26000):
+             * this file's transaction rolled back; run it again unprepared (later files
+             * prepare them anew) */
+            if (prepared_lost && PQstatus(conn.get()) == CONNECTION_OK) {
+                prepared_lost = false;
+                use_prepared = false;
+                if (PQtransactionStatus(conn.get()) != PQTRANS_IDLE)
+                    PQclear(PQexec(conn.get(), "ROLLBACK"));
+                conn.ForgetPrepared();
+                continue;
+            }
             /* a transactional file is retried whole: its transaction rolled back */
             if (transactional && LockTimedOut(conn, e, options, file_attempt)) {
                 PQclear(PQexec(conn.get(), "ROLLBACK"));

@@ -947,3 +947,28 @@ TEST(ClientMigrate, ProgressLineOnlyWhenATerminalOrAskedFor) {
     KeelRun bad = RunKeel(db, "migrate --progress sometimes --dir " + dir.Dir());
     EXPECT_EQ(bad.exit_code, 2) << bad.err;
 }
+
+/*
+ * keel's per-file bookkeeping calls are server-side prepared statements: a
+ * migration that runs DEALLOCATE ALL (or DISCARD ALL in a
+ * keel:no-transaction file) drops them, and the next file, refused with
+ * 26000, is rolled back and run again with them prepared anew: every file
+ * applies once.
+ */
+TEST(ClientMigrate, DeallocateAllInAMigrationDoesNotBreakTheRun) {
+    std::string db = ScratchDatabase("keel_it_dealloc", true);
+    TempDir dir("dealloc");
+    dir.Write("0001_a.sql", "CREATE TABLE it_da_a (id int);\n");
+    dir.Write("0002_dealloc.sql", "DEALLOCATE ALL;\n");
+    dir.Write("0003_b.sql", "CREATE TABLE it_da_b (id int);\n");
+    dir.Write("0004_discard.sql", "-- keel:no-transaction\nDISCARD ALL;\n");
+    dir.Write("0005_c.sql", "CREATE TABLE it_da_c (id int);\nINSERT INTO it_da_c VALUES (1);\n");
+    KeelRun run = RunKeel(db, "migrate --dir " + dir.Dir());
+    ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
+    EXPECT_TRUE(Contains(run.out, "5 migration(s) applied")) << run.out;
+    auto conn = Connect("keel_it_dealloc");
+    EXPECT_EQ(ScalarText(conn.get(), "SELECT count(*) FROM it_da_c"), "1");
+    EXPECT_EQ(ScalarText(conn.get(), "SELECT string_agg(status, ',' ORDER BY version) FROM "
+                                     "keel.migration_history"),
+              "applied,applied,applied,applied,applied");
+}
