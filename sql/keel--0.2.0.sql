@@ -2027,3 +2027,61 @@ END
 $release$;
 REVOKE ALL ON FUNCTION keel.release_hold(uuid, uuid) FROM PUBLIC;
 COMMENT ON FUNCTION keel.release_hold(uuid, uuid) IS 'release all of a hold of this account (single-shard under Citus)';
+
+-- keel.credit_balance_row_ok(allocated, used, held, granted, plan_allocated):
+-- the one CHECK of keel.credit_balances, in C: every part non-negative,
+-- used <= allocated and used + held <= allocated (in credits). It replaces
+-- credit_balances_used_check and credit_balances_parts_check, whose
+-- expression trees PostgreSQL read back from their stored node strings on
+-- every consumption (a fifth of it, profiled under pgbench; issue 13, "the
+-- floor"). A NULL part is false (the columns are NOT NULL). Errors: none
+-- (a violating row gets 23514 from the constraint).
+CREATE FUNCTION keel.credit_balance_row_ok(allocated bigint, used bigint, held bigint, granted bigint, plan_allocated bigint)
+RETURNS boolean
+LANGUAGE c IMMUTABLE PARALLEL SAFE
+AS 'MODULE_PATHNAME', 'keel_credit_balance_row_ok';
+COMMENT ON FUNCTION keel.credit_balance_row_ok(bigint, bigint, bigint, bigint, bigint) IS 'the CHECK of keel.credit_balances: parts non-negative, used + held <= allocated';
+ALTER TABLE keel.credit_balances
+    DROP CONSTRAINT credit_balances_used_check,
+    DROP CONSTRAINT credit_balances_parts_check,
+    ADD CONSTRAINT credit_balances_row_check
+        CHECK (keel.credit_balance_row_ok(allocated, used, held, granted, plan_allocated));
+
+-- keel.migration_history_row_ok(...): the one CHECK of
+-- keel.migration_history, in C (extension/migrations/history_row_check.cpp).
+-- It holds what the thirteen SQL CHECKs it replaces held (each passing on
+-- NULL, as a CHECK does): a whole version >= 0; a non-empty name; 64
+-- lowercase hex digits for checksum and token_checksum; a known status;
+-- error exactly for failed rows, reason exactly for repaired rows,
+-- superseded_by exactly for superseded rows (a whole number >= 0 other than
+-- version); name and checksum except for superseded and repaired rows;
+-- error_line > 0; finished_at >= started_at; revision >= 0; a five-character
+-- [0-9A-Z] sqlstate. PostgreSQL read the thirteen back from 11 kB of stored
+-- node text, with three regular expressions, at every history INSERT: most
+-- of what keel.migration_applied cost per file (issue 12, tiny migrations).
+-- Errors: none (a violating row gets 23514 from the constraint).
+CREATE FUNCTION keel.migration_history_row_ok(version numeric, name text, checksum text, status text,
+    error text, error_line integer, started_at timestamptz, finished_at timestamptz,
+    superseded_by numeric, sqlstate text, reason text, token_checksum text, revision integer)
+RETURNS boolean
+LANGUAGE c IMMUTABLE PARALLEL SAFE
+AS 'MODULE_PATHNAME', 'keel_migration_history_row_ok';
+COMMENT ON FUNCTION keel.migration_history_row_ok(numeric, text, text, text, text, integer, timestamptz, timestamptz, numeric, text, text, text, integer) IS 'the CHECK of keel.migration_history: what a history row must hold';
+ALTER TABLE keel.migration_history
+    DROP CONSTRAINT migration_history_checksum_check,
+    DROP CONSTRAINT migration_history_error_check,
+    DROP CONSTRAINT migration_history_error_line_check,
+    DROP CONSTRAINT migration_history_file_check,
+    DROP CONSTRAINT migration_history_finished_check,
+    DROP CONSTRAINT migration_history_name_check,
+    DROP CONSTRAINT migration_history_reason_check,
+    DROP CONSTRAINT migration_history_revision_check,
+    DROP CONSTRAINT migration_history_sqlstate_check,
+    DROP CONSTRAINT migration_history_status_check,
+    DROP CONSTRAINT migration_history_superseded_check,
+    DROP CONSTRAINT migration_history_token_checksum_check,
+    DROP CONSTRAINT migration_history_version_check,
+    ADD CONSTRAINT migration_history_row_check
+        CHECK (keel.migration_history_row_ok(version, name, checksum, status, error, error_line,
+                                             started_at, finished_at, superseded_by, sqlstate,
+                                             reason, token_checksum, revision));

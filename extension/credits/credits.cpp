@@ -692,6 +692,29 @@ Datum keel_credit_ledger_row_ok(PG_FUNCTION_ARGS) {
 }
 
 /*
+ * keel.credit_balance_row_ok(allocated, used, held, granted, plan_allocated)
+ *   -> boolean: the CHECK of keel.credit_balances (0.2.0), all in credits:
+ *   every part >= 0, used <= allocated, used + held <= allocated (compared
+ *   without overflow). One C call in place of two SQL CHECKs, for the
+ *   reason given at keel_credit_ledger_row_ok. NULL anywhere: false.
+ */
+PG_FUNCTION_INFO_V1(keel_credit_balance_row_ok);
+PGDLLEXPORT Datum keel_credit_balance_row_ok(PG_FUNCTION_ARGS);
+Datum keel_credit_balance_row_ok(PG_FUNCTION_ARGS) {
+    for (int arg = 0; arg < 5; arg++)
+        if (PG_ARGISNULL(arg))
+            PG_RETURN_BOOL(false);
+    int64 allocated = PG_GETARG_INT64(0);
+    int64 used = PG_GETARG_INT64(1);
+    int64 held = PG_GETARG_INT64(2);
+    int64 granted = PG_GETARG_INT64(3);
+    int64 plan_allocated = PG_GETARG_INT64(4);
+    /* with 0 <= used <= allocated, allocated - used cannot overflow */
+    PG_RETURN_BOOL(used >= 0 && held >= 0 && granted >= 0 && plan_allocated >= 0 &&
+                   used <= allocated && held <= allocated - used);
+}
+
+/*
  * keel.require_writable(function text) -> void: 25006 on a standby or in a
  * read-only transaction, naming function (pg/writable.hpp); the first step
  * of keel's mutating PL/pgSQL functions. NULL function: "keel".

@@ -289,3 +289,25 @@ SELECT * FROM keel.consume_credits_batch(ARRAY['00000000-0000-0000-0000-00000000
 \echo SQLSTATE :LAST_ERROR_SQLSTATE
 SELECT count(*) AS empty_batch FROM keel.consume_credits_batch('{}'::uuid[], '{}'::text[], '{}'::bigint[]);
 SELECT count(*) AS problems FROM keel.verify_credits();
+-- the balance row's CHECK (keel.credit_balance_row_ok) holds even against
+-- the table's owner writing it directly: used above allocated, a negative
+-- part, used + held above allocated; each 23514 and nothing changes
+SELECT allocated, used, held FROM keel.credit_balances
+ WHERE account = '00000000-0000-0000-0000-000000000003' AND credit_type = 'ai' \gset row_
+UPDATE keel.credit_balances SET used = allocated + 1
+ WHERE account = '00000000-0000-0000-0000-000000000003' AND credit_type = 'ai';
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+UPDATE keel.credit_balances SET granted = -1
+ WHERE account = '00000000-0000-0000-0000-000000000003' AND credit_type = 'ai';
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+UPDATE keel.credit_balances SET held = allocated - used + 1
+ WHERE account = '00000000-0000-0000-0000-000000000003' AND credit_type = 'ai';
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+SELECT allocated = :row_allocated AND used = :row_used AND held = :row_held AS unchanged
+  FROM keel.credit_balances
+ WHERE account = '00000000-0000-0000-0000-000000000003' AND credit_type = 'ai';
+SELECT keel.credit_balance_row_ok(10, 4, 6, 0, 10) AS edge_ok,
+       keel.credit_balance_row_ok(10, 4, 7, 0, 10) AS over,
+       keel.credit_balance_row_ok(9223372036854775807, 0, 9223372036854775807, 0, 0) AS max_ok,
+       keel.credit_balance_row_ok(10, -1, 0, 0, 10) AS negative,
+       keel.credit_balance_row_ok(10, NULL, 0, 0, 10) AS null_part;

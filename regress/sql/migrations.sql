@@ -286,6 +286,55 @@ SELECT count(*) AS journal_readable FROM keel.migration_steps;
 RESET ROLE;
 DELETE FROM keel.migration_steps;
 
+-- The history's row CHECK (keel.migration_history_row_ok) refuses a forged
+-- row even from its owner: each bad row below gets 23514, the good ones go
+-- in. Columns: version, name, checksum, status, error, error_line,
+-- superseded_by, sqlstate, reason, token_checksum, finished before started.
+CREATE TEMP TABLE forged (label text, v numeric, n text, c text, s text, e text, l integer,
+                          sb numeric, st text, r text, tc text, backwards boolean);
+INSERT INTO forged VALUES
+  ('good applied',        9001, '9001_a.sql', repeat('a', 64), 'applied', NULL, NULL, NULL, NULL, NULL, repeat('b', 64), false),
+  ('good failed',         9002, '9002_a.sql', repeat('a', 64), 'failed', 'boom', 3, NULL, '42P01', NULL, NULL, false),
+  ('good superseded',     9003, NULL, NULL, 'superseded', NULL, NULL, 9004, NULL, NULL, NULL, false),
+  ('good repaired',       9005, NULL, NULL, 'repaired', NULL, NULL, NULL, NULL, 'file gone', NULL, false),
+  ('fraction version',    1.5, '9001_a.sql', repeat('a', 64), 'applied', NULL, NULL, NULL, NULL, NULL, NULL, false),
+  ('negative version',    -1, '9001_a.sql', repeat('a', 64), 'applied', NULL, NULL, NULL, NULL, NULL, NULL, false),
+  ('NaN version',         'NaN', '9001_a.sql', repeat('a', 64), 'applied', NULL, NULL, NULL, NULL, NULL, NULL, false),
+  ('empty name',          9006, '', repeat('a', 64), 'applied', NULL, NULL, NULL, NULL, NULL, NULL, false),
+  ('upper-case checksum', 9006, '9006_a.sql', repeat('A', 64), 'applied', NULL, NULL, NULL, NULL, NULL, NULL, false),
+  ('short token sum',     9006, '9006_a.sql', repeat('a', 64), 'applied', NULL, NULL, NULL, NULL, NULL, repeat('b', 63), false),
+  ('unknown status',      9006, '9006_a.sql', repeat('a', 64), 'done', NULL, NULL, NULL, NULL, NULL, NULL, false),
+  ('failed, no error',    9006, '9006_a.sql', repeat('a', 64), 'failed', NULL, NULL, NULL, NULL, NULL, NULL, false),
+  ('error, not failed',   9006, '9006_a.sql', repeat('a', 64), 'applied', 'boom', NULL, NULL, NULL, NULL, NULL, false),
+  ('zero error line',     9006, '9006_a.sql', repeat('a', 64), 'failed', 'boom', 0, NULL, NULL, NULL, NULL, false),
+  ('bad sqlstate',        9006, '9006_a.sql', repeat('a', 64), 'failed', 'boom', 1, NULL, '4201x', NULL, NULL, false),
+  ('repaired, no reason', 9006, NULL, NULL, 'repaired', NULL, NULL, NULL, NULL, NULL, NULL, false),
+  ('reason, not repaired',9006, '9006_a.sql', repeat('a', 64), 'applied', NULL, NULL, NULL, NULL, 'why', NULL, false),
+  ('superseded by itself',9006, NULL, NULL, 'superseded', NULL, NULL, 9006, NULL, NULL, NULL, false),
+  ('superseded, no by',   9006, NULL, NULL, 'superseded', NULL, NULL, NULL, NULL, NULL, NULL, false),
+  ('by, not superseded',  9006, '9006_a.sql', repeat('a', 64), 'applied', NULL, NULL, 9007, NULL, NULL, NULL, false),
+  ('applied, no file',    9006, NULL, NULL, 'applied', NULL, NULL, NULL, NULL, NULL, NULL, false),
+  ('finished first',      9006, '9006_a.sql', repeat('a', 64), 'applied', NULL, NULL, NULL, NULL, NULL, NULL, true);
+DO $forge$
+DECLARE f record;
+BEGIN
+    FOR f IN SELECT * FROM forged LOOP
+        BEGIN
+            INSERT INTO keel.migration_history
+                (version, name, checksum, status, applied_by, started_at, finished_at, error,
+                 error_line, superseded_by, sqlstate, reason, token_checksum)
+            VALUES (f.v, f.n, f.c, f.s, current_user, now(),
+                    now() + CASE WHEN f.backwards THEN interval '-1 s' ELSE interval '0' END,
+                    f.e, f.l, f.sb, f.st, f.r, f.tc);
+            RAISE NOTICE '%: stored', f.label;
+        EXCEPTION WHEN check_violation THEN
+            RAISE NOTICE '%: refused (%)', f.label, SQLSTATE;
+        END;
+    END LOOP;
+END
+$forge$;
+DELETE FROM keel.migration_history;
+
 -- Clean up (the extension stays for the tests that follow; the temp table
 -- goes with the session).
 SELECT keel.migration_unlock() AS released;
