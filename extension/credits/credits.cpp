@@ -28,6 +28,7 @@
  */
 #include "credits/credit_types.hpp"
 #include "credits/plan_logic.hpp"
+#include "credits/consume_direct.hpp"
 #include "pg/spi_plan.hpp"
 
 extern "C" {
@@ -228,7 +229,32 @@ static int64 consume_common(int schema, Datum account, Datum credit_type, int64 
      */
     bool isnull;
     int64 allocated, used, held, granted, ledger_id;
+    keel::ConsumeOutcome direct = keel::kNotHere;
     if (schema == V2) {
+        /* the fast path (consume_direct.cpp); the SQL below when it does not apply */
+        Datum text_description =
+            description_null
+                ? CStringGetTextDatum(psprintf("Consumed " INT64_FORMAT " %s credits", amount,
+                                               TextDatumGetCString(credit_type)))
+                : description;
+        keel::ConsumeResult r;
+        Datum actor = DirectFunctionCall1(
+            namein, CStringGetDatum(GetUserNameFromId(GetOuterUserId(), false)));
+        direct = keel::ConsumeDirect(account, credit_type, amount, text_description, key, key_null,
+                                     actor, &r);
+        if (direct == keel::kInsufficient)
+            raise_insufficient(schema, account, credit_type, amount);
+        if (direct == keel::kDone) {
+            ledger_id = r.ledger_id;
+            allocated = r.allocated;
+            used = r.used;
+            held = r.held;
+            granted = r.granted;
+        }
+    }
+    if (schema == V2 && direct == keel::kDone) {
+        /* consumed above */
+    } else if (schema == V2) {
         Oid types[6] = {UUIDOID, TEXTOID, INT8OID, TEXTOID, TEXTOID, TEXTOID};
         Datum values[6] = {account,     credit_type, Int64GetDatum(amount),
                            description, key,         outer_role_name()};
@@ -253,6 +279,8 @@ static int64 consume_common(int schema, Datum account, Datum credit_type, int64 
         used = column_int64(3, &isnull);
         held = column_int64(4, &isnull);
         granted = column_int64(5, &isnull);
+    }
+    if (schema == V2) {
         remaining = allocated - used - held;
 
         /* Grants burn before the plan allocation, in burn order (the balance

@@ -311,3 +311,38 @@ SELECT keel.credit_balance_row_ok(10, 4, 6, 0, 10) AS edge_ok,
        keel.credit_balance_row_ok(9223372036854775807, 0, 9223372036854775807, 0, 0) AS max_ok,
        keel.credit_balance_row_ok(10, -1, 0, 0, 10) AS negative,
        keel.credit_balance_row_ok(10, NULL, 0, 0, 10) AS null_part;
+-- The fast path of consume_credits (extension/credits/consume_direct.cpp)
+-- and the SQL it falls back to agree. Two consumptions in one transaction:
+-- the second sees the first.
+SELECT keel.get_available_credits('00000000-0000-0000-0000-000000000003', 'ai') AS before_two \gset
+BEGIN;
+SELECT keel.consume_credits('00000000-0000-0000-0000-000000000003', 'ai', 2) = :before_two - 2 AS first;
+SELECT keel.consume_credits('00000000-0000-0000-0000-000000000003', 'ai', 3) = :before_two - 5 AS second;
+COMMIT;
+-- REPEATABLE READ and SERIALIZABLE take the SQL path: the same result
+BEGIN ISOLATION LEVEL REPEATABLE READ;
+SELECT keel.consume_credits('00000000-0000-0000-0000-000000000003', 'ai', 1) = :before_two - 6 AS repeatable_read;
+COMMIT;
+BEGIN ISOLATION LEVEL SERIALIZABLE;
+SELECT keel.consume_credits('00000000-0000-0000-0000-000000000003', 'ai', 1) = :before_two - 7 AS serializable;
+COMMIT;
+-- a ledger with a column the fast path does not know gets its default from
+-- the SQL path (rolled back: keel's tables stay as shipped)
+BEGIN;
+ALTER TABLE keel.credit_ledger ADD COLUMN regress_note text DEFAULT 'from the default';
+SELECT keel.consume_credits('00000000-0000-0000-0000-000000000003', 'ai', 1) = :before_two - 8 AS with_new_column;
+SELECT regress_note, description, kind, amount FROM keel.credit_ledger
+ WHERE account = '00000000-0000-0000-0000-000000000003' ORDER BY id DESC LIMIT 1;
+ROLLBACK;
+-- the fast path's ledger row: what the SQL path writes, key and default
+-- description included; the key replays without a second row
+SELECT keel.consume_credits('00000000-0000-0000-0000-000000000003', 'ai', 4, NULL, 'fast-1') = :before_two - 11 AS fast;
+SELECT keel.consume_credits('00000000-0000-0000-0000-000000000003', 'ai', 4, NULL, 'fast-1') = :before_two - 11 AS replayed;
+SELECT kind, amount, allocated_after - used_after - held_after = :before_two - 11 AS after_ok,
+       description, idempotency_key, actor = current_user AS actor_ok,
+       recorded_at <= now() AS recorded_ok, plan IS NULL AND grant_id IS NULL AND hold_id IS NULL
+       AND refund_of IS NULL AS rest_null,
+       id = (SELECT max(id) FROM keel.credit_ledger) AS newest
+  FROM keel.credit_ledger
+ WHERE account = '00000000-0000-0000-0000-000000000003' ORDER BY id DESC LIMIT 1;
+SELECT count(*) AS problems FROM keel.verify_credits();
