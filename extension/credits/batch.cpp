@@ -44,6 +44,7 @@ extern "C" {
 #include "utils/uuid.h"
 }
 
+#include "credits/consume_direct.hpp"
 #include "credits/credit_types.hpp"
 #include "pg/spi_plan.hpp"
 #include "pg/error.hpp"
@@ -72,6 +73,7 @@ struct BatchItem {
     int first_with_key;     /* index of the first item with the same account and key, or -1 */
     bool claimed;           /* this item inserted its key */
     int64 allocated_after, used_after, held_after;
+    int64 ledger_id; /* when kDone, on the fast path */
 };
 
 struct BatchBalance {
@@ -80,6 +82,7 @@ struct BatchBalance {
     Datum type_datum;
     int64 allocated, used, held, granted;
     int64 consumed; /* by this batch */
+    int handle;     /* its locked row, on the fast path */
 };
 
 SPIPlanPtr plan_types, plan_claim, plan_replay, plan_lock, plan_update, plan_burn, plan_ledger,
@@ -376,7 +379,25 @@ Datum keel_consume_credits_batch(PG_FUNCTION_ARGS) {
     }
     g_nbalances = 0;
     g_balances = NULL;
-    if (nl > 0) {
+    /* the fast path (consume_direct.cpp): the rows locked one by one in this order */
+    keel::DirectWrite *direct = nl > 0 ? keel::DirectBegin(nl) : NULL;
+    if (direct != NULL) {
+        g_balances = (BatchBalance *)palloc0(sizeof(BatchBalance) * (nl + 1));
+        for (int k = 0; k < nl; k++) {
+            keel::DirectBalance got;
+            if (!keel::DirectLock(direct, l_acc[k], l_type[k], &got))
+                continue;
+            BatchBalance *bal = &g_balances[g_nbalances++];
+            bal->account = l_acc[k];
+            bal->type_datum = l_type[k];
+            bal->type = TextDatumGetCString(l_type[k]);
+            bal->allocated = got.allocated;
+            bal->used = got.used;
+            bal->held = got.held;
+            bal->granted = got.granted;
+            bal->handle = got.handle;
+        }
+    } else if (nl > 0) {
         Oid lt[2] = {UUIDARRAYOID, TEXTARRAYOID};
         Datum lv[2] = {PointerGetDatum(UuidArray(l_acc, nl)),
                        PointerGetDatum(TextArray(l_type, nl))};
@@ -462,7 +483,71 @@ Datum keel_consume_credits_batch(PG_FUNCTION_ARGS) {
 
     /* 5. Write: balances, grant burns, ledger rows, keys. */
     Datum actor = CStringGetTextDatum(GetUserNameFromId(GetOuterUserId(), false));
-    if (ndone > 0) {
+    if (direct != NULL) {
+        /* the fast path: each changed balance row, then each ledger row in item order,
+         * then the grant burns and the keys through SQL (they see these rows) */
+        for (int b = 0; b < g_nbalances; b++)
+            if (g_balances[b].consumed > 0)
+                keel::DirectSetUsed(direct, g_balances[b].handle, g_balances[b].used);
+        Datum actor_name = DirectFunctionCall1(
+            namein, CStringGetDatum(GetUserNameFromId(GetOuterUserId(), false)));
+        for (int i = 0; i < n; i++) {
+            BatchItem *it = &items[i];
+            if (it->state != kDone)
+                continue;
+            Datum text = desc_null
+                             ? CStringGetTextDatum(psprintf("Consumed " INT64_FORMAT " %s credits",
+                                                            it->amount, it->type))
+                             : description;
+            it->ledger_id = keel::DirectLedger(direct, it->account, it->type_datum, it->amount,
+                                               it->allocated_after, it->used_after, it->held_after,
+                                               text, it->key_datum, it->key == NULL, actor_name);
+        }
+        keel::DirectEnd(direct);
+        for (int b = 0; b < g_nbalances; b++) {
+            BatchBalance *bal = &g_balances[b];
+            if (bal->consumed == 0 || bal->granted == 0)
+                continue;
+            Oid bt[3] = {UUIDOID, TEXTOID, INT8OID};
+            Datum bv[3] = {bal->account, bal->type_datum,
+                           Int64GetDatum(Min(bal->granted, bal->consumed))};
+            SPIPlanPtr burn =
+                saved_plan(&plan_burn,
+                           "WITH n AS (SELECT keel.credit_burn_grants($1, $2, $3) AS n) "
+                           "UPDATE keel.credit_balances SET granted = granted - n.n "
+                           "FROM n WHERE account = $1 AND credit_type = $2",
+                           3, bt);
+            run_plan(burn, bv, NULL, false);
+        }
+        Datum *f_acc = (Datum *)palloc(sizeof(Datum) * (ndone + 1));
+        Datum *f_key = (Datum *)palloc(sizeof(Datum) * (ndone + 1));
+        Datum *f_rem = (Datum *)palloc(sizeof(Datum) * (ndone + 1));
+        Datum *f_id = (Datum *)palloc(sizeof(Datum) * (ndone + 1));
+        int nf = 0;
+        for (int i = 0; i < n; i++) {
+            BatchItem *it = &items[i];
+            if (it->state != kDone || it->key == NULL || !it->claimed)
+                continue;
+            f_acc[nf] = it->account;
+            f_key[nf] = it->key_datum;
+            f_rem[nf] = Int64GetDatum(it->remaining);
+            f_id[nf] = Int64GetDatum(it->ledger_id);
+            nf++;
+        }
+        if (nf > 0) {
+            Oid ft[4] = {UUIDARRAYOID, TEXTARRAYOID, INT8ARRAYOID, INT8ARRAYOID};
+            Datum fv[4] = {
+                PointerGetDatum(UuidArray(f_acc, nf)), PointerGetDatum(TextArray(f_key, nf)),
+                PointerGetDatum(Int8Array(f_rem, nf)), PointerGetDatum(Int8Array(f_id, nf))};
+            SPIPlanPtr finish =
+                saved_plan(&plan_finish,
+                           "UPDATE keel.credit_idempotency i SET remaining = u.r, ledger_id = u.l "
+                           "FROM unnest($1, $2, $3, $4) AS u(a, k, r, l) "
+                           "WHERE i.account = u.a AND i.idempotency_key = u.k",
+                           4, ft);
+            run_plan(finish, fv, NULL, false);
+        }
+    } else if (ndone > 0) {
         Datum *u_acc = (Datum *)palloc(sizeof(Datum) * g_nbalances);
         Datum *u_type = (Datum *)palloc(sizeof(Datum) * g_nbalances);
         Datum *u_used = (Datum *)palloc(sizeof(Datum) * g_nbalances);

@@ -12,10 +12,10 @@
  *     UPDATE keel.credit_balances SET used = used + $amount
  *      WHERE account = $a AND credit_type = $t
  *        AND allocated - used - held >= $amount
- *   in READ COMMITTED: the row is found with a dirty snapshot, a
- *   transaction holding it is waited for, and the newest version is locked
- *   (FOR NO KEY UPDATE, what UPDATE takes) before the condition is checked,
- *   so no interleaving can overdraw. The row's CHECK, its indexes and its
+ *   in READ COMMITTED: the row is found with a fresh snapshot and its
+ *   newest version is locked (FOR NO KEY UPDATE, what UPDATE takes,
+ *   following the update chain and waiting for a holder) before the
+ *   condition is checked, so no interleaving can overdraw. The row's CHECK, its indexes and its
  *   triggers run as for any UPDATE (ExecSimpleRelationUpdate); the ledger
  *   row goes in with ExecSimpleRelationInsert, its CHECK, indexes and
  *   identity (nextval of its sequence) included.
@@ -141,65 +141,77 @@ bool LoadShape(void) {
 }
 
 /* FindAndLock finds the balance row (account, type) and locks its newest
- * version FOR NO KEY UPDATE, waiting for a transaction that holds it, as
- * an UPDATE in READ COMMITTED does. false: no such row. */
+ * version FOR NO KEY UPDATE, as an UPDATE in READ COMMITTED does: the row
+ * is found with a fresh MVCC snapshot, then locked following its update
+ * chain to the newest version (TUPLE_LOCK_FLAG_FIND_LAST_VERSION, what
+ * EvalPlanQual relies on), waiting for a transaction that holds it. A
+ * dirty-snapshot index scan (RelationFindReplTupleByIndex) is not enough
+ * under concurrent updates: it can miss the new index entry of a non-HOT
+ * update and see no row at all. false: no such row (or it was deleted). */
 bool FindAndLock(Relation rel, Relation idx, Datum account, Datum type, TupleTableSlot *slot) {
     ScanKeyData keys[2];
     ScanKeyInit(&keys[0], 1, BTEqualStrategyNumber, F_UUID_EQ, account);
     ScanKeyInit(&keys[1], 2, BTEqualStrategyNumber, F_TEXTEQ, type);
     keys[1].sk_collation = C_COLLATION_OID; /* the column is COLLATE "C" */
-    SnapshotData dirty;
-    InitDirtySnapshot(dirty);
-    IndexScanDesc scan = index_beginscan(rel, idx, &dirty, 2, 0);
-    bool found;
     for (;;) {
         CHECK_FOR_INTERRUPTS();
+        Snapshot snap = RegisterSnapshot(GetLatestSnapshot());
+        IndexScanDesc scan = index_beginscan(rel, idx, snap, 2, 0);
         index_rescan(scan, keys, 2, NULL, 0);
-        found = index_getnext_slot(scan, ForwardScanDirection, slot);
-        if (!found)
-            break;
-        TransactionId xwait = TransactionIdIsValid(dirty.xmin) ? dirty.xmin : dirty.xmax;
-        if (TransactionIdIsValid(xwait)) {
-            XactLockTableWait(xwait, rel, &slot->tts_tid, XLTW_Update);
-            continue;
+        bool found = index_getnext_slot(scan, ForwardScanDirection, slot);
+        index_endscan(scan);
+        if (!found) {
+            UnregisterSnapshot(snap);
+            return false;
         }
         TM_FailureData tmfd;
-        Snapshot latest = GetLatestSnapshot();
-        PushActiveSnapshot(latest);
-        TM_Result res =
-            table_tuple_lock(rel, &slot->tts_tid, latest, slot, GetCurrentCommandId(false),
-                             LockTupleNoKeyExclusive, LockWaitBlock, 0, &tmfd);
-        PopActiveSnapshot();
-        if (res == TM_Ok)
-            break;
-        if (res == TM_Updated || res == TM_Deleted)
-            continue; /* changed between the scan and the lock: find its newest version */
-        elog(ERROR, "keel: unexpected result %d locking a row of keel.credit_balances", (int)res);
+        TM_Result res = table_tuple_lock(rel, &slot->tts_tid, snap, slot,
+                                         GetCurrentCommandId(false), LockTupleNoKeyExclusive,
+                                         LockWaitBlock, TUPLE_LOCK_FLAG_FIND_LAST_VERSION, &tmfd);
+        UnregisterSnapshot(snap);
+        switch (res) {
+        case TM_Ok:
+            return true;
+        case TM_Deleted:
+            return false; /* deleted since: an UPDATE would touch no row either */
+        case TM_Updated:
+            continue; /* moved on in a way the chain does not follow: look again */
+        default:
+            elog(ERROR, "keel: unexpected result %d locking a row of keel.credit_balances",
+                 (int)res);
+        }
     }
-    index_endscan(scan);
-    return found;
 }
 
 } // namespace
 
 namespace keel {
 
-ConsumeOutcome ConsumeDirect(Datum account, Datum credit_type, int64 amount, Datum description,
-                             Datum key, bool key_null, Datum actor, ConsumeResult *out) {
-    if (XactIsoLevel != XACT_READ_COMMITTED || !LoadShape())
-        return kNotHere;
+struct DirectWrite {
+    Relation brel, lrel, bidx;
+    EState *estate;
+    ResultRelInfo *binfo, *linfo;
+    TupleTableSlot *new_slot, *ledger_slot;
+    Datum consumption;       /* the kind, as text */
+    TupleTableSlot **locked; /* the locked balance rows, by handle */
+    int nlocked, maxlocked;
+};
 
+DirectWrite *DirectBegin(int max_rows) {
+    if (XactIsoLevel != XACT_READ_COMMITTED || !LoadShape())
+        return NULL;
     Relation brel = table_open(shape.balances, RowExclusiveLock);
     if (brel->trigdesc && brel->trigdesc->trig_update_before_row) {
         table_close(brel, NoLock);
-        return kNotHere;
+        return NULL;
     }
-    Relation lrel = table_open(shape.ledger, RowExclusiveLock);
-    Relation bidx = index_open(shape.balances_pkey, RowExclusiveLock);
-
-    EState *estate = CreateExecutorState();
+    DirectWrite *w = (DirectWrite *)palloc0(sizeof(DirectWrite));
+    w->brel = brel;
+    w->lrel = table_open(shape.ledger, RowExclusiveLock);
+    w->bidx = index_open(shape.balances_pkey, RowExclusiveLock);
+    w->estate = CreateExecutorState();
     RangeTblEntry *rtes[2];
-    Relation rels[2] = {brel, lrel};
+    Relation rels[2] = {w->brel, w->lrel};
     for (int i = 0; i < 2; i++) {
         rtes[i] = makeNode(RangeTblEntry);
         rtes[i]->rtekind = RTE_RELATION;
@@ -207,81 +219,117 @@ ConsumeOutcome ConsumeDirect(Datum account, Datum credit_type, int64 amount, Dat
         rtes[i]->relkind = rels[i]->rd_rel->relkind;
         rtes[i]->rellockmode = RowExclusiveLock;
     }
-    ExecInitRangeTable(estate, list_make2(rtes[0], rtes[1]));
-    estate->es_output_cid = GetCurrentCommandId(true);
-    estate->es_snapshot = GetActiveSnapshot();
-    ResultRelInfo *binfo = makeNode(ResultRelInfo);
-    ResultRelInfo *linfo = makeNode(ResultRelInfo);
-    InitResultRelInfo(binfo, brel, 1, NULL, 0);
-    InitResultRelInfo(linfo, lrel, 2, NULL, 0);
-    ExecOpenIndices(binfo, false);
-    ExecOpenIndices(linfo, false);
+    ExecInitRangeTable(w->estate, list_make2(rtes[0], rtes[1]));
+    w->estate->es_output_cid = GetCurrentCommandId(true);
+    w->estate->es_snapshot = GetActiveSnapshot();
+    w->binfo = makeNode(ResultRelInfo);
+    w->linfo = makeNode(ResultRelInfo);
+    InitResultRelInfo(w->binfo, w->brel, 1, NULL, 0);
+    InitResultRelInfo(w->linfo, w->lrel, 2, NULL, 0);
+    ExecOpenIndices(w->binfo, false);
+    ExecOpenIndices(w->linfo, false);
+    w->new_slot = table_slot_create(w->brel, &w->estate->es_tupleTable);
+    w->ledger_slot = table_slot_create(w->lrel, &w->estate->es_tupleTable);
+    w->consumption = CStringGetTextDatum("consumption");
+    w->maxlocked = max_rows > 0 ? max_rows : 1;
+    w->locked = (TupleTableSlot **)palloc0(sizeof(TupleTableSlot *) * w->maxlocked);
+    AfterTriggerBeginQuery();
+    return w;
+}
 
-    TupleTableSlot *old_slot = table_slot_create(brel, &estate->es_tupleTable);
-    TupleTableSlot *new_slot = table_slot_create(brel, &estate->es_tupleTable);
-    ConsumeOutcome outcome = kInsufficient;
-    if (FindAndLock(brel, bidx, account, credit_type, old_slot)) {
-        slot_getallattrs(old_slot);
-        int64 allocated = DatumGetInt64(old_slot->tts_values[shape.b_allocated - 1]);
-        int64 used = DatumGetInt64(old_slot->tts_values[shape.b_used - 1]);
-        int64 held = DatumGetInt64(old_slot->tts_values[shape.b_held - 1]);
-        int64 granted = DatumGetInt64(old_slot->tts_values[shape.b_granted - 1]);
-        /* allocated - used - held >= amount, without overflow: used + held <= allocated */
-        if (allocated - used - held >= amount) {
-            ExecClearTuple(new_slot);
-            memcpy(new_slot->tts_values, old_slot->tts_values, sizeof(Datum) * shape.b_natts);
-            memcpy(new_slot->tts_isnull, old_slot->tts_isnull, sizeof(bool) * shape.b_natts);
-            new_slot->tts_values[shape.b_used - 1] = Int64GetDatum(used + amount);
-            ExecStoreVirtualTuple(new_slot);
+bool DirectLock(DirectWrite *w, Datum account, Datum credit_type, DirectBalance *out) {
+    if (w->nlocked >= w->maxlocked)
+        elog(ERROR, "keel: more balance rows locked than announced (%d)", w->maxlocked);
+    TupleTableSlot *slot = table_slot_create(w->brel, &w->estate->es_tupleTable);
+    if (!FindAndLock(w->brel, w->bidx, account, credit_type, slot))
+        return false;
+    slot_getallattrs(slot);
+    out->handle = w->nlocked;
+    out->allocated = DatumGetInt64(slot->tts_values[shape.b_allocated - 1]);
+    out->used = DatumGetInt64(slot->tts_values[shape.b_used - 1]);
+    out->held = DatumGetInt64(slot->tts_values[shape.b_held - 1]);
+    out->granted = DatumGetInt64(slot->tts_values[shape.b_granted - 1]);
+    w->locked[w->nlocked++] = slot;
+    return true;
+}
 
-            AfterTriggerBeginQuery();
-            ExecSimpleRelationUpdate(binfo, estate, NULL, old_slot, new_slot);
+void DirectSetUsed(DirectWrite *w, int handle, int64 used) {
+    TupleTableSlot *old_slot = w->locked[handle];
+    TupleTableSlot *new_slot = w->new_slot;
+    ExecClearTuple(new_slot);
+    memcpy(new_slot->tts_values, old_slot->tts_values, sizeof(Datum) * shape.b_natts);
+    memcpy(new_slot->tts_isnull, old_slot->tts_isnull, sizeof(bool) * shape.b_natts);
+    new_slot->tts_values[shape.b_used - 1] = Int64GetDatum(used);
+    ExecStoreVirtualTuple(new_slot);
+    ExecSimpleRelationUpdate(w->binfo, w->estate, NULL, old_slot, new_slot);
+    ResetPerTupleExprContext(w->estate);
+}
 
-            TupleTableSlot *lslot = table_slot_create(lrel, &estate->es_tupleTable);
-            ExecClearTuple(lslot);
-            for (int i = 0; i < shape.l_natts; i++)
-                lslot->tts_isnull[i] = true;
-            int64 id = nextval_internal(shape.ledger_seq, false);
+int64 DirectLedger(DirectWrite *w, Datum account, Datum credit_type, int64 amount,
+                   int64 allocated_after, int64 used_after, int64 held_after, Datum description,
+                   Datum key, bool key_null, Datum actor) {
+    TupleTableSlot *lslot = w->ledger_slot;
+    ExecClearTuple(lslot);
+    for (int i = 0; i < shape.l_natts; i++)
+        lslot->tts_isnull[i] = true;
+    int64 id = nextval_internal(shape.ledger_seq, false);
 #define SET(att, value)                                                                            \
     do {                                                                                           \
         lslot->tts_values[(att)-1] = (value);                                                      \
         lslot->tts_isnull[(att)-1] = false;                                                        \
     } while (0)
-            SET(shape.l_id, Int64GetDatum(id));
-            SET(shape.l_account, account);
-            SET(shape.l_type, credit_type);
-            SET(shape.l_kind, CStringGetTextDatum("consumption"));
-            SET(shape.l_amount, Int64GetDatum(amount));
-            SET(shape.l_allocated_after, Int64GetDatum(allocated));
-            SET(shape.l_used_after, Int64GetDatum(used + amount));
-            SET(shape.l_held_after, Int64GetDatum(held));
-            SET(shape.l_description, description);
-            if (!key_null)
-                SET(shape.l_key, key);
-            SET(shape.l_actor, actor);
-            SET(shape.l_recorded_at, TimestampTzGetDatum(GetCurrentTransactionStartTimestamp()));
+    SET(shape.l_id, Int64GetDatum(id));
+    SET(shape.l_account, account);
+    SET(shape.l_type, credit_type);
+    SET(shape.l_kind, w->consumption);
+    SET(shape.l_amount, Int64GetDatum(amount));
+    SET(shape.l_allocated_after, Int64GetDatum(allocated_after));
+    SET(shape.l_used_after, Int64GetDatum(used_after));
+    SET(shape.l_held_after, Int64GetDatum(held_after));
+    SET(shape.l_description, description);
+    if (!key_null)
+        SET(shape.l_key, key);
+    SET(shape.l_actor, actor);
+    SET(shape.l_recorded_at, TimestampTzGetDatum(GetCurrentTransactionStartTimestamp()));
 #undef SET
-            ExecStoreVirtualTuple(lslot);
-            ExecSimpleRelationInsert(linfo, estate, lslot);
-            AfterTriggerEndQuery(estate);
-            /* later commands of this transaction (the grant burn, a second call) see it */
-            CommandCounterIncrement();
+    ExecStoreVirtualTuple(lslot);
+    ExecSimpleRelationInsert(w->linfo, w->estate, lslot);
+    ResetPerTupleExprContext(w->estate);
+    return id;
+}
 
-            out->ledger_id = id;
-            out->allocated = allocated;
-            out->used = used + amount;
-            out->held = held;
-            out->granted = granted;
-            outcome = kDone;
-        }
+void DirectEnd(DirectWrite *w) {
+    AfterTriggerEndQuery(w->estate);
+    /* later commands of this transaction (the grant burns, the next call) see the rows */
+    CommandCounterIncrement();
+    ExecCloseIndices(w->binfo);
+    ExecCloseIndices(w->linfo);
+    ExecResetTupleTable(w->estate->es_tupleTable, false);
+    FreeExecutorState(w->estate);
+    index_close(w->bidx, NoLock);
+    table_close(w->lrel, NoLock);
+    table_close(w->brel, NoLock);
+}
+
+ConsumeOutcome ConsumeDirect(Datum account, Datum credit_type, int64 amount, Datum description,
+                             Datum key, bool key_null, Datum actor, ConsumeResult *out) {
+    DirectWrite *w = DirectBegin(1);
+    if (w == NULL)
+        return kNotHere;
+    DirectBalance b;
+    ConsumeOutcome outcome = kInsufficient;
+    /* allocated - used - held >= amount, without overflow: used + held <= allocated */
+    if (DirectLock(w, account, credit_type, &b) && b.allocated - b.used - b.held >= amount) {
+        DirectSetUsed(w, b.handle, b.used + amount);
+        out->ledger_id = DirectLedger(w, account, credit_type, amount, b.allocated, b.used + amount,
+                                      b.held, description, key, key_null, actor);
+        out->allocated = b.allocated;
+        out->used = b.used + amount;
+        out->held = b.held;
+        out->granted = b.granted;
+        outcome = kDone;
     }
-    ExecCloseIndices(binfo);
-    ExecCloseIndices(linfo);
-    ExecResetTupleTable(estate->es_tupleTable, false);
-    FreeExecutorState(estate);
-    index_close(bidx, NoLock);
-    table_close(lrel, NoLock);
-    table_close(brel, NoLock);
+    DirectEnd(w);
     return outcome;
 }
 
