@@ -33,6 +33,7 @@ extern "C" {
 #include "storage/lmgr.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
+#include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
@@ -61,6 +62,42 @@ AttrNumber Column(Relation rel, const char *name) {
     }
     elog(ERROR, "column %s of keel.%s does not exist", name, RelationGetRelationName(rel));
     return InvalidAttrNumber;
+}
+
+/* The balances' relation, index and columns, looked up once per backend and
+ * forgotten on a relcache invalidation of either (ALTER, DROP EXTENSION):
+ * get_available_credits is called far more often than keel changes. */
+struct BalanceRead {
+    bool valid;
+    Oid rel, pkey;
+    AttrNumber allocated, used, held;
+};
+BalanceRead cached;
+bool read_callback = false;
+
+void ForgetBalanceRead(Datum, Oid relid) {
+    if (relid == InvalidOid || relid == cached.rel || relid == cached.pkey)
+        cached.valid = false;
+}
+
+const BalanceRead &Balances() {
+    if (cached.valid)
+        return cached;
+    if (!read_callback) {
+        CacheRegisterRelcacheCallback(ForgetBalanceRead, (Datum)0);
+        read_callback = true;
+    }
+    BalanceRead b;
+    b.rel = KeelRelation("credit_balances");
+    b.pkey = KeelRelation("credit_balances_pkey");
+    Relation rel = table_open(b.rel, AccessShareLock);
+    b.allocated = Column(rel, "allocated");
+    b.used = Column(rel, "used");
+    b.held = Column(rel, "held");
+    table_close(rel, AccessShareLock);
+    b.valid = true;
+    cached = b;
+    return cached;
 }
 
 } // namespace
@@ -116,8 +153,9 @@ Datum keel_get_available_credits_v2(PG_FUNCTION_ARGS) {
     Datum account = PG_GETARG_DATUM(0);
     Datum credit_type = PG_GETARG_DATUM(1);
 
-    Relation rel = table_open(KeelRelation("credit_balances"), AccessShareLock);
-    Relation idx = index_open(KeelRelation("credit_balances_pkey"), AccessShareLock);
+    const BalanceRead &b = Balances();
+    Relation rel = table_open(b.rel, AccessShareLock);
+    Relation idx = index_open(b.pkey, AccessShareLock);
     ScanKeyData keys[2];
     ScanKeyInit(&keys[0], 1, BTEqualStrategyNumber, F_UUID_EQ, account);
     ScanKeyInit(&keys[1], 2, BTEqualStrategyNumber, F_TEXTEQ, credit_type);
@@ -129,9 +167,9 @@ Datum keel_get_available_credits_v2(PG_FUNCTION_ARGS) {
     int64 available = 0;
     if (found) {
         bool n1, n2, n3;
-        int64 allocated = DatumGetInt64(slot_getattr(slot, Column(rel, "allocated"), &n1));
-        int64 used = DatumGetInt64(slot_getattr(slot, Column(rel, "used"), &n2));
-        int64 held = DatumGetInt64(slot_getattr(slot, Column(rel, "held"), &n3));
+        int64 allocated = DatumGetInt64(slot_getattr(slot, b.allocated, &n1));
+        int64 used = DatumGetInt64(slot_getattr(slot, b.used, &n2));
+        int64 held = DatumGetInt64(slot_getattr(slot, b.held, &n3));
         available = allocated - used - held;
     }
     ExecDropSingleTupleTableSlot(slot);
