@@ -73,7 +73,7 @@ struct BatchItem {
     int first_with_key;     /* index of the first item with the same account and key, or -1 */
     bool claimed;           /* this item inserted its key */
     int64 allocated_after, used_after, held_after;
-    int64 ledger_id; /* when kDone, on the fast path */
+    int64 ledger_id; /* when kDone */
 };
 
 struct BatchBalance {
@@ -165,6 +165,56 @@ ArrayType *TextArray(Datum *values, int n) {
 }
 ArrayType *Int8Array(Datum *values, int n) {
     return construct_array(values, n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE);
+}
+
+/* BurnGrants burns, for every balance this batch consumed from, its grants
+ * (burn order) up to what it consumed; after the balance rows are written. */
+void BurnGrants(void) {
+    for (int b = 0; b < g_nbalances; b++) {
+        BatchBalance *bal = &g_balances[b];
+        if (bal->consumed == 0 || bal->granted == 0)
+            continue;
+        Oid bt[3] = {UUIDOID, TEXTOID, INT8OID};
+        Datum bv[3] = {bal->account, bal->type_datum,
+                       Int64GetDatum(Min(bal->granted, bal->consumed))};
+        SPIPlanPtr burn = saved_plan(&plan_burn,
+                                     "WITH n AS (SELECT keel.credit_burn_grants($1, $2, $3) AS n) "
+                                     "UPDATE keel.credit_balances SET granted = granted - n.n "
+                                     "FROM n WHERE account = $1 AND credit_type = $2",
+                                     3, bt);
+        run_plan(burn, bv, NULL, false);
+    }
+}
+
+/* FinishKeys records, for each consumed item whose key this batch claimed,
+ * its result and ledger id (ledger_id set by the caller). */
+void FinishKeys(const BatchItem *items, int n, int ndone) {
+    Datum *f_acc = (Datum *)palloc(sizeof(Datum) * (ndone + 1));
+    Datum *f_key = (Datum *)palloc(sizeof(Datum) * (ndone + 1));
+    Datum *f_rem = (Datum *)palloc(sizeof(Datum) * (ndone + 1));
+    Datum *f_id = (Datum *)palloc(sizeof(Datum) * (ndone + 1));
+    int nf = 0;
+    for (int i = 0; i < n; i++) {
+        const BatchItem *it = &items[i];
+        if (it->state != kDone || it->key == NULL || !it->claimed)
+            continue;
+        f_acc[nf] = it->account;
+        f_key[nf] = it->key_datum;
+        f_rem[nf] = Int64GetDatum(it->remaining);
+        f_id[nf] = Int64GetDatum(it->ledger_id);
+        nf++;
+    }
+    if (nf == 0)
+        return;
+    Oid ft[4] = {UUIDARRAYOID, TEXTARRAYOID, INT8ARRAYOID, INT8ARRAYOID};
+    Datum fv[4] = {PointerGetDatum(UuidArray(f_acc, nf)), PointerGetDatum(TextArray(f_key, nf)),
+                   PointerGetDatum(Int8Array(f_rem, nf)), PointerGetDatum(Int8Array(f_id, nf))};
+    SPIPlanPtr finish = saved_plan(&plan_finish,
+                                   "UPDATE keel.credit_idempotency i SET remaining = u.r, "
+                                   "ledger_id = u.l FROM unnest($1, $2, $3, $4) AS u(a, k, r, l) "
+                                   "WHERE i.account = u.a AND i.idempotency_key = u.k",
+                                   4, ft);
+    run_plan(finish, fv, NULL, false);
 }
 
 /* Deconstructs a 1-D array argument (NULL array: 0 items). */
@@ -504,49 +554,8 @@ Datum keel_consume_credits_batch(PG_FUNCTION_ARGS) {
                                                text, it->key_datum, it->key == NULL, actor_name);
         }
         keel::DirectEnd(direct);
-        for (int b = 0; b < g_nbalances; b++) {
-            BatchBalance *bal = &g_balances[b];
-            if (bal->consumed == 0 || bal->granted == 0)
-                continue;
-            Oid bt[3] = {UUIDOID, TEXTOID, INT8OID};
-            Datum bv[3] = {bal->account, bal->type_datum,
-                           Int64GetDatum(Min(bal->granted, bal->consumed))};
-            SPIPlanPtr burn =
-                saved_plan(&plan_burn,
-                           "WITH n AS (SELECT keel.credit_burn_grants($1, $2, $3) AS n) "
-                           "UPDATE keel.credit_balances SET granted = granted - n.n "
-                           "FROM n WHERE account = $1 AND credit_type = $2",
-                           3, bt);
-            run_plan(burn, bv, NULL, false);
-        }
-        Datum *f_acc = (Datum *)palloc(sizeof(Datum) * (ndone + 1));
-        Datum *f_key = (Datum *)palloc(sizeof(Datum) * (ndone + 1));
-        Datum *f_rem = (Datum *)palloc(sizeof(Datum) * (ndone + 1));
-        Datum *f_id = (Datum *)palloc(sizeof(Datum) * (ndone + 1));
-        int nf = 0;
-        for (int i = 0; i < n; i++) {
-            BatchItem *it = &items[i];
-            if (it->state != kDone || it->key == NULL || !it->claimed)
-                continue;
-            f_acc[nf] = it->account;
-            f_key[nf] = it->key_datum;
-            f_rem[nf] = Int64GetDatum(it->remaining);
-            f_id[nf] = Int64GetDatum(it->ledger_id);
-            nf++;
-        }
-        if (nf > 0) {
-            Oid ft[4] = {UUIDARRAYOID, TEXTARRAYOID, INT8ARRAYOID, INT8ARRAYOID};
-            Datum fv[4] = {
-                PointerGetDatum(UuidArray(f_acc, nf)), PointerGetDatum(TextArray(f_key, nf)),
-                PointerGetDatum(Int8Array(f_rem, nf)), PointerGetDatum(Int8Array(f_id, nf))};
-            SPIPlanPtr finish =
-                saved_plan(&plan_finish,
-                           "UPDATE keel.credit_idempotency i SET remaining = u.r, ledger_id = u.l "
-                           "FROM unnest($1, $2, $3, $4) AS u(a, k, r, l) "
-                           "WHERE i.account = u.a AND i.idempotency_key = u.k",
-                           4, ft);
-            run_plan(finish, fv, NULL, false);
-        }
+        BurnGrants();
+        FinishKeys(items, n, ndone);
     } else if (ndone > 0) {
         Datum *u_acc = (Datum *)palloc(sizeof(Datum) * g_nbalances);
         Datum *u_type = (Datum *)palloc(sizeof(Datum) * g_nbalances);
@@ -578,21 +587,7 @@ Datum keel_consume_credits_batch(PG_FUNCTION_ARGS) {
         run_plan(update, uv, NULL, false);
         AtEOXact_GUC(true, nest);
 
-        for (int b = 0; b < g_nbalances; b++) {
-            BatchBalance *bal = &g_balances[b];
-            if (bal->consumed == 0 || bal->granted == 0)
-                continue;
-            Oid bt[3] = {UUIDOID, TEXTOID, INT8OID};
-            Datum bv[3] = {bal->account, bal->type_datum,
-                           Int64GetDatum(Min(bal->granted, bal->consumed))};
-            SPIPlanPtr burn =
-                saved_plan(&plan_burn,
-                           "WITH n AS (SELECT keel.credit_burn_grants($1, $2, $3) AS n) "
-                           "UPDATE keel.credit_balances SET granted = granted - n.n "
-                           "FROM n WHERE account = $1 AND credit_type = $2",
-                           3, bt);
-            run_plan(burn, bv, NULL, false);
-        }
+        BurnGrants();
 
         Datum *g_acc = (Datum *)palloc(sizeof(Datum) * ndone);
         Datum *g_type = (Datum *)palloc(sizeof(Datum) * ndone);
@@ -648,11 +643,6 @@ Datum keel_consume_credits_batch(PG_FUNCTION_ARGS) {
         /* Record the results of the keys this batch claimed. */
         uint64 nrows = SPI_processed;
         SPITupleTable *rows = SPI_tuptable;
-        Datum *f_acc = (Datum *)palloc(sizeof(Datum) * (nrows + 1));
-        Datum *f_key = (Datum *)palloc(sizeof(Datum) * (nrows + 1));
-        Datum *f_rem = (Datum *)palloc(sizeof(Datum) * (nrows + 1));
-        Datum *f_id = (Datum *)palloc(sizeof(Datum) * (nrows + 1));
-        int nf = 0;
         for (uint64 r = 0; r < nrows; r++) {
             bool isnull;
             Datum k = SPI_getbinval(rows->vals[r], rows->tupdesc, 3, &isnull);
@@ -660,27 +650,11 @@ Datum keel_consume_credits_batch(PG_FUNCTION_ARGS) {
                 continue;
             Datum a = SPI_getbinval(rows->vals[r], rows->tupdesc, 2, &isnull);
             int i = FindKeyed(sorted, nsorted, a, TextDatumGetCString(k));
-            if (i < 0)
-                continue;
-            f_acc[nf] = items[i].account;
-            f_key[nf] = items[i].key_datum;
-            f_rem[nf] = Int64GetDatum(items[i].remaining);
-            f_id[nf] = SPI_getbinval(rows->vals[r], rows->tupdesc, 1, &isnull);
-            nf++;
+            if (i >= 0)
+                items[i].ledger_id =
+                    DatumGetInt64(SPI_getbinval(rows->vals[r], rows->tupdesc, 1, &isnull));
         }
-        if (nf > 0) {
-            Oid ft[4] = {UUIDARRAYOID, TEXTARRAYOID, INT8ARRAYOID, INT8ARRAYOID};
-            Datum fv[4] = {
-                PointerGetDatum(UuidArray(f_acc, nf)), PointerGetDatum(TextArray(f_key, nf)),
-                PointerGetDatum(Int8Array(f_rem, nf)), PointerGetDatum(Int8Array(f_id, nf))};
-            SPIPlanPtr finish =
-                saved_plan(&plan_finish,
-                           "UPDATE keel.credit_idempotency i SET remaining = u.r, ledger_id = u.l "
-                           "FROM unnest($1, $2, $3, $4) AS u(a, k, r, l) "
-                           "WHERE i.account = u.a AND i.idempotency_key = u.k",
-                           4, ft);
-            run_plan(finish, fv, NULL, false);
-        }
+        FinishKeys(items, n, ndone);
     }
 
     /* 6. A failed item's claimed key is not kept: only consumptions record keys. */

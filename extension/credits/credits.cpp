@@ -228,7 +228,7 @@ static int64 consume_common(int schema, Datum account, Datum credit_type, int64 
      * data-modifying CTE), so a consumption costs one executor run.
      */
     bool isnull;
-    int64 allocated, used, held, granted, ledger_id;
+    int64 allocated = 0, used = 0, held = 0, granted = 0, ledger_id = 0;
     keel::ConsumeOutcome direct = keel::kNotHere;
     if (schema == V2) {
         /* the fast path (consume_direct.cpp); the SQL below when it does not apply */
@@ -252,9 +252,7 @@ static int64 consume_common(int schema, Datum account, Datum credit_type, int64 
             granted = r.granted;
         }
     }
-    if (schema == V2 && direct == keel::kDone) {
-        /* consumed above */
-    } else if (schema == V2) {
+    if (schema == V2 && direct == keel::kNotHere) {
         Oid types[6] = {UUIDOID, TEXTOID, INT8OID, TEXTOID, TEXTOID, TEXTOID};
         Datum values[6] = {account,     credit_type, Int64GetDatum(amount),
                            description, key,         outer_role_name()};

@@ -346,3 +346,18 @@ SELECT kind, amount, allocated_after - used_after - held_after = :before_two - 1
   FROM keel.credit_ledger
  WHERE account = '00000000-0000-0000-0000-000000000003' ORDER BY id DESC LIMIT 1;
 SELECT count(*) AS problems FROM keel.verify_credits();
+-- a keyed batch on the SQL path (REPEATABLE READ) records its keys as the
+-- fast path does: the replay returns the first result and charges nothing
+BEGIN ISOLATION LEVEL REPEATABLE READ;
+SELECT item, remaining IS NOT NULL AS has_remaining, error_code FROM keel.consume_credits_batch(
+    ARRAY['00000000-0000-0000-0000-000000000003', '00000000-0000-0000-0000-000000000003']::uuid[],
+    ARRAY['ai', 'ai'], ARRAY[1, 2]::bigint[], ARRAY['rr-1', 'rr-2']);
+COMMIT;
+SELECT keel.get_available_credits('00000000-0000-0000-0000-000000000003', 'ai') AS after_rr \gset
+SELECT (SELECT remaining FROM keel.consume_credits_batch(
+            ARRAY['00000000-0000-0000-0000-000000000003']::uuid[], ARRAY['ai'],
+            ARRAY[2]::bigint[], ARRAY['rr-2'])) = :after_rr AS replayed,
+       keel.get_available_credits('00000000-0000-0000-0000-000000000003', 'ai') = :after_rr AS charged_nothing;
+SELECT count(*) AS keys_with_ledger_rows FROM keel.credit_idempotency i
+  JOIN keel.credit_ledger l ON l.id = i.ledger_id AND l.idempotency_key = i.idempotency_key
+ WHERE i.account = '00000000-0000-0000-0000-000000000003' AND i.idempotency_key IN ('rr-1', 'rr-2');
