@@ -95,10 +95,12 @@ class Connection {
      * (its parameter types from its casts, as ExecParams), preparing it with
      * PQprepare on first use in this session: keel migrate's per-file
      * bookkeeping calls then cost no parse. Throws ServerError.
+     * IsPrepared: Prepared(sql) would not go to the server.
      * ForgetPrepared drops the names (after DEALLOCATE ALL or DISCARD ALL in
      * a migration, the server answers 26000 for them).
      */
     std::string Prepared(const std::string &sql) const;
+    bool IsPrepared(const std::string &sql) const { return prepared_.count(sql) > 0; }
     void ForgetPrepared() const { prepared_.clear(); }
 
   private:

@@ -16,14 +16,61 @@
 
 namespace keel::client {
 
-std::chrono::steady_clock::duration ApplyOne(const Connection &conn, const MigrationFile &file,
-                                             const Script &script,
-                                             const std::vector<const SupersedeTask *> &retire,
-                                             int applied_before, const MigrateOptions &options,
-                                             const ServerFeatures &features, std::ostream &out) {
-    if (script.streamed) /* a file above the streaming threshold: apply_streamed.cpp */
-        return ApplyStreamed(conn, file, script, retire, applied_before, options, out);
+void CommitQueue::Report(const MigrationFile &done, const std::vector<const SupersedeTask *> &tasks,
+                         std::chrono::steady_clock::time_point begun) {
+    ++count;
+    if (committed)
+        committed(done, tasks, std::chrono::steady_clock::now() - begun);
+}
+
+void CommitQueue::ReportWaiting() {
+    const MigrationFile *done = file;
+    file = nullptr;
+    if (done)
+        Report(*done, *retire, t0);
+}
+
+void FlushCommit(const Connection &conn, CommitQueue &queue) {
+    if (!queue.file)
+        return;
+    try {
+        conn.Exec("COMMIT");
+    } catch (const ServerError &e) {
+        const MigrationFile &file = *queue.file;
+        queue.file = nullptr;
+        queue.failed = &file;
+        if (PQstatus(conn.get()) == CONNECTION_BAD)
+            throw LostConnection(file.file_name, e, true, true, queue.count);
+        if (PQtransactionStatus(conn.get()) != PQTRANS_IDLE)
+            PQclear(PQexec(conn.get(), "ROLLBACK"));
+        throw RecordFailure(conn, file, queue.started, e, 0, std::string(),
+                            "rolled back at its COMMIT and recorded as failed", queue.count);
+    }
+    queue.ReportWaiting();
+}
+
+namespace {
+
+const char kStartSql[] = "SELECT keel.migration_start($1::numeric, $2, $3)";
+const char kStartedSql[] = "SELECT pg_catalog.transaction_timestamp()";
+const char kAppliedSql[] = "SELECT keel.migration_applied($1::numeric, $2, $3, "
+                           "pg_catalog.transaction_timestamp())";
+const char kAppliedTokensSql[] = "SELECT keel.migration_applied($1::numeric, $2, $3, "
+                                 "pg_catalog.transaction_timestamp(), $4)";
+
+} // namespace
+
+void ApplyOne(const Connection &conn, const MigrationFile &file, const Script &script,
+              const std::vector<const SupersedeTask *> &retire, CommitQueue &queue,
+              const MigrateOptions &options, const ServerFeatures &features, std::ostream &out) {
     auto t0 = std::chrono::steady_clock::now();
+    queue.failed = nullptr;
+    if (script.streamed) { /* a file above the streaming threshold: apply_streamed.cpp */
+        FlushCommit(conn, queue);
+        ApplyStreamed(conn, file, script, retire, queue.count, options, out);
+        queue.Report(file, retire, t0);
+        return;
+    }
     bool transactional = !file.directives.no_transaction;
     /* a transactional file without inline COPY data goes in pipeline mode: its BEGIN,
      * migration_start, statements and history row cost one round trip per 200
@@ -33,14 +80,15 @@ std::chrono::steady_clock::duration ApplyOne(const Connection &conn, const Migra
                                       [](const Statement &s) { return s.has_copy_data; });
     auto refused_at_start = [&](const ServerError &e) {
         if (PQstatus(conn.get()) == CONNECTION_BAD)
-            return LostConnection(file.file_name, e, true, false, applied_before);
+            return LostConnection(file.file_name, e, true, false, queue.count);
         return CommandError(file.file_name + ": " + e.OneLine());
     };
+    if (!pipelined)
+        FlushCommit(conn, queue);
     std::string started; /* keel.migration_start()'s answer: the attempt's started_at */
     if (!pipelined)
         try {
-            started = conn.Scalar("SELECT keel.migration_start($1::numeric, $2, $3)",
-                                  {file.version, file.file_name, file.checksum});
+            started = conn.Scalar(kStartSql, {file.version, file.file_name, file.checksum});
         } catch (const ServerError &e) {
             throw refused_at_start(e);
         }
@@ -80,19 +128,35 @@ std::chrono::steady_clock::duration ApplyOne(const Connection &conn, const Migra
         try {
             if (pipelined) {
                 std::vector<PipelineStep> steps;
-                std::vector<long> stmt_of; /* step -> statement index, -1 before, -2 after */
+                /* step -> statement index, or -1 BEGIN/SET, -2 a supersede record,
+                 * -3 allow_destructive, -4 started_at, -5 the previous file's COMMIT,
+                 * -6 migration_applied */
+                std::vector<long> stmt_of;
                 auto add = [&](std::string sql, std::vector<std::optional<std::string>> params,
                                long which) {
                     /* keel's own calls repeat for every file: prepared once per run */
-                    bool keel_call = use_prepared && (which == -4 || which == -2);
+                    bool keel_call = use_prepared && (which == -4 || which == -6);
                     steps.push_back({std::move(sql), std::move(params), keel_call});
                     stmt_of.push_back(which);
                 };
+                /* the previous file's COMMIT first (CommitQueue), unless keel's calls
+                 * must be prepared first: PQprepare cannot go into a pipeline */
+                const char *applied_sql =
+                    features.token_checksums ? kAppliedTokensSql : kAppliedSql;
+                if (queue.file && use_prepared &&
+                    !(conn.IsPrepared(kStartedSql) && conn.IsPrepared(applied_sql)))
+                    FlushCommit(conn, queue);
+                bool commit_first = queue.file != nullptr;
+                if (commit_first)
+                    add("COMMIT", {}, -5);
                 add("BEGIN", {}, -1);
-                /* validated in the file's own transaction: KL005 when already applied */
+                /* no keel.migration_start() here: keel.migration_applied() validates the
+                 * same in the same transaction (KL005 when already applied, which under
+                 * the migration lock only a writer that bypasses keel can cause), and a
+                 * refusal there rolls the file back whole; the attempt's started_at is
+                 * its transaction's start */
                 const size_t start_step = steps.size();
-                add("SELECT keel.migration_start($1::numeric, $2, $3)",
-                    {file.version, file.file_name, file.checksum}, -4);
+                add(kStartedSql, {}, -4);
                 if (options.lock_timeout_ms > 0)
                     add(lock_timeout, {}, -1);
                 if (file.directives.allow_destructive_reason)
@@ -100,19 +164,14 @@ std::chrono::steady_clock::duration ApplyOne(const Connection &conn, const Migra
                         {*file.directives.allow_destructive_reason}, -3);
                 for (size_t i = 0; i < script.statements.size(); ++i)
                     add(script.statements[i].text, {}, static_cast<long>(i));
-                /* applied first: 0.2.0 refuses to supersede by a version not applied.
-                 * started_at is the file's transaction start, a few microseconds before
-                 * migration_start's clock_timestamp() in the same pipeline */
+                /* applied first: 0.2.0 refuses to supersede by a version not applied */
                 if (features.token_checksums)
-                    add("SELECT keel.migration_applied($1::numeric, $2, $3, "
-                        "pg_catalog.transaction_timestamp(), $4)",
+                    add(applied_sql,
                         {file.version, file.file_name, file.checksum,
                          TokenChecksum(file.contents, file.directives)},
-                        -2);
+                        -6);
                 else
-                    add("SELECT keel.migration_applied($1::numeric, $2, $3, "
-                        "pg_catalog.transaction_timestamp())",
-                        {file.version, file.file_name, file.checksum}, -2);
+                    add(applied_sql, {file.version, file.file_name, file.checksum}, -6);
                 for (const auto *task : retire)
                     add("SELECT keel.migration_superseded($1::numeric, $2, $3, $4::numeric)",
                         {task->version,
@@ -122,9 +181,10 @@ std::chrono::steady_clock::duration ApplyOne(const Connection &conn, const Migra
                                     : std::nullopt,
                          task->by->version},
                         -2);
-                /* COMMIT goes on its own, after every result is in: a client killed or
-                 * interrupted mid-file leaves a transaction the server rolls back, never one
-                 * that commits from the queue */
+                /* this file's COMMIT is not in its pipeline: it waits in queue until every
+                 * result is in, so a client killed or interrupted mid-file leaves a
+                 * transaction the server rolls back, never one that commits from the
+                 * server's input */
                 /* the status line names the statements of the chunk the server runs */
                 auto on_chunk = [&](size_t begin, size_t end) {
                     if (!options.live)
@@ -147,12 +207,27 @@ std::chrono::steady_clock::duration ApplyOne(const Connection &conn, const Migra
                     started = RunPipeline(conn, steps, 200, on_chunk)[start_step];
                 } catch (const PipelineError &e) {
                     long which = stmt_of[e.step];
-                    if (use_prepared && (which == -4 || which == -2) && e.sqlstate == "26000") {
+                    if (which == -5) {
+                        /* the previous file's COMMIT failed; this file never started */
+                        const MigrationFile &prev = *queue.file;
+                        queue.file = nullptr;
+                        queue.failed = &prev;
+                        if (PQstatus(conn.get()) == CONNECTION_BAD)
+                            throw LostConnection(prev.file_name, e, true, true, queue.count);
+                        if (PQtransactionStatus(conn.get()) != PQTRANS_IDLE)
+                            PQclear(PQexec(conn.get(), "ROLLBACK"));
+                        throw RecordFailure(conn, prev, queue.started, e, 0, std::string(),
+                                            "rolled back at its COMMIT and recorded as failed",
+                                            queue.count);
+                    }
+                    if (commit_first) /* results come in order: the COMMIT before succeeded */
+                        queue.ReportWaiting();
+                    if (use_prepared && (which == -4 || which == -6) && e.sqlstate == "26000") {
                         prepared_lost = true; /* retried below, prepared again */
                         throw ServerError(e);
                     }
-                    if (which == -4 || e.step < start_step) {
-                        /* refused before anything ran: nothing to record */
+                    if (which == -4 || which == -6 || e.step < start_step) {
+                        /* refused (KL005, 22023): rolled back whole, nothing to record */
                         if (PQtransactionStatus(conn.get()) != PQTRANS_IDLE)
                             PQclear(PQexec(conn.get(), "ROLLBACK"));
                         throw refused_at_start(e);
@@ -173,10 +248,13 @@ std::chrono::steady_clock::duration ApplyOne(const Connection &conn, const Migra
                     }
                     throw ServerError(e);
                 }
-                line = 0;
-                commit_sent = true;
-                conn.Exec("COMMIT");
-                break;
+                if (commit_first)
+                    queue.ReportWaiting();
+                queue.file = &file;
+                queue.retire = &retire;
+                queue.started = started;
+                queue.t0 = t0;
+                return;
             }
             if (transactional)
                 conn.Exec("BEGIN");
@@ -248,7 +326,8 @@ std::chrono::steady_clock::duration ApplyOne(const Connection &conn, const Migra
             }
             if (options.lock_timeout_ms > 0 && !transactional)
                 conn.Exec("RESET lock_timeout");
-            break;
+            queue.Report(file, retire, t0);
+            return;
         } catch (const ServerError &e) {
             /* a DEALLOCATE ALL or DISCARD ALL dropped keel's prepared statements (26000):
              * this file's transaction rolled back; run it again unprepared (later files
@@ -272,7 +351,7 @@ std::chrono::steady_clock::duration ApplyOne(const Connection &conn, const Migra
                 PQclear(PQexec(conn.get(), "RESET lock_timeout"));
             if (PQstatus(conn.get()) == CONNECTION_BAD)
                 throw LostConnection(file.file_name + (line ? ":" + std::to_string(line) : ""), e,
-                                     transactional, commit_sent, applied_before);
+                                     transactional, commit_sent, queue.count);
             failed_statement = current_statement;
             if (PQtransactionStatus(conn.get()) != PQTRANS_IDLE)
                 PQclear(PQexec(conn.get(), "ROLLBACK"));
@@ -287,9 +366,8 @@ std::chrono::steady_clock::duration ApplyOne(const Connection &conn, const Migra
                                  "(keel:no-transaction); recorded as failed";
             throw RecordFailure(conn, file, started, e, line,
                                 failed_statement ? *failed_statement : std::string(), recorded,
-                                applied_before);
+                                queue.count);
         }
-    return std::chrono::steady_clock::now() - t0;
 }
 
 } // namespace keel::client

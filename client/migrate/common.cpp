@@ -225,10 +225,6 @@ CommandError LostConnection(const std::string &where, const ServerError &e, bool
 }
 
 /*
- * ApplyOne runs one migration (see Migrate in commands.hpp) and returns its
- * duration; throws CommandError after recording a failure.
- */
-/*
  * LockTimedOut: a statement gave up waiting for a lock under --lock-timeout
  * (55P03 lock_not_available) and may be retried: the connection is fine and
  * attempts remain.

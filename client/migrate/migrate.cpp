@@ -153,35 +153,50 @@ MigrateSummary Migrate(const Connection &conn, const std::filesystem::path &dir,
         }
     }
 
-    for (const auto *file : report.pending) {
-        const auto &retire = retire_by[file->version];
-        std::chrono::steady_clock::duration took;
-        bar.File(static_cast<size_t>(summary.applied) + 1, report.pending.size(), file->file_name);
-        try {
-            took = ApplyOne(conn, *file, scripts.at(file->version), retire, summary.applied, run,
-                            features, out);
-        } catch (const CommandError &e) {
-            bar.Clear();
-            if (!options.restore_on_failure || backup_id.empty())
-                throw;
-            RunFacts facts{summary.applied, summary.superseded, file, &scripts.at(file->version),
-                           history_before};
-            throw CommandError(
-                RestoreOnFailure(conn, options.backup_dir, backup_id, e.what(), facts, out));
-        }
-        bar.Clear(); /* until the next file starts */
-        for (const auto *task : retire) {
+    /* each file's report line once its COMMIT succeeded (CommitQueue, runner.hpp) */
+    CommitQueue queue;
+    queue.committed = [&](const MigrationFile &file,
+                          const std::vector<const SupersedeTask *> &tasks,
+                          std::chrono::steady_clock::duration took) {
+        for (const auto *task : tasks) {
             Say(run, out, SupersededLine(*task) + "\n");
             ++summary.superseded;
         }
         if (!options.quiet) {
             std::ostringstream line;
-            line << "applied " << file->file_name << " (version " << file->version << ", "
+            line << "applied " << file.file_name << " (version " << file.version << ", "
                  << summary.applied + 1 << " of " << report.pending.size() << ") in " << Ms(took)
                  << "\n";
             Say(run, out, line.str());
         }
         ++summary.applied;
+    };
+    auto restore = [&](const CommandError &e, const MigrationFile *file) {
+        bar.Clear();
+        if (!options.restore_on_failure || backup_id.empty())
+            throw;
+        if (queue.failed)
+            file = queue.failed;
+        RunFacts facts{summary.applied, summary.superseded, file, &scripts.at(file->version),
+                       history_before};
+        throw CommandError(
+            RestoreOnFailure(conn, options.backup_dir, backup_id, e.what(), facts, out));
+    };
+    for (size_t position = 0; position < report.pending.size(); ++position) {
+        const MigrationFile *file = report.pending[position];
+        bar.File(position + 1, report.pending.size(), file->file_name);
+        try {
+            ApplyOne(conn, *file, scripts.at(file->version), retire_by[file->version], queue, run,
+                     features, out);
+        } catch (const CommandError &e) {
+            restore(e, file);
+        }
+        bar.Clear(); /* until the next file starts */
+    }
+    try {
+        FlushCommit(conn, queue);
+    } catch (const CommandError &e) {
+        restore(e, queue.failed);
     }
     bar.Clear();
     if (summary.applied == 0 && summary.superseded == 0)

@@ -972,3 +972,49 @@ TEST(ClientMigrate, DeallocateAllInAMigrationDoesNotBreakTheRun) {
                                      "keel.migration_history"),
               "applied,applied,applied,applied,applied");
 }
+
+/*
+ * A pipelined file's COMMIT goes at the head of the next file's pipeline
+ * (CommitQueue): a deferred constraint that fails at that COMMIT fails its
+ * own file (recorded, rolled back), the next file never runs, and the files
+ * before stay applied; the same for the last file, whose COMMIT is sent on
+ * its own at the end of the run.
+ */
+TEST(ClientMigrate, ACommitThatFailsFailsItsOwnFileOnly) {
+    std::string db = ScratchDatabase("keel_it_commit_fail", true);
+    TempDir dir("commit_fail");
+    dir.Write("0001_tables.sql", "CREATE TABLE it_cf_parent (id int PRIMARY KEY);\n"
+                                 "CREATE TABLE it_cf_child (parent int REFERENCES it_cf_parent "
+                                 "DEFERRABLE INITIALLY DEFERRED);\n");
+    dir.Write("0002_orphan.sql", "INSERT INTO it_cf_child VALUES (7);\n");
+    dir.Write("0003_after.sql", "CREATE TABLE it_cf_after (id int);\n");
+    KeelRun run = RunKeel(db, "migrate --dir " + dir.Dir());
+    EXPECT_EQ(run.exit_code, 1) << run.out << run.err;
+    EXPECT_TRUE(Contains(run.err, "0002_orphan.sql")) << run.err;
+    EXPECT_TRUE(Contains(run.err, "it_cf_child")) << run.err;
+    EXPECT_TRUE(Contains(run.err, "1 earlier migration")) << run.err;
+    EXPECT_TRUE(Contains(run.out, "applied 0001_tables.sql")) << run.out;
+    EXPECT_FALSE(Contains(run.out, "applied 0002_orphan.sql")) << run.out;
+    auto conn = Connect("keel_it_commit_fail");
+    EXPECT_EQ(ScalarText(conn.get(), "SELECT count(*) FROM it_cf_child"), "0");
+    EXPECT_EQ(ScalarText(conn.get(), "SELECT to_regclass('it_cf_after') IS NULL"), "t");
+    EXPECT_EQ(ScalarText(conn.get(), "SELECT string_agg(version || ':' || status, ',' ORDER BY "
+                                     "id) FROM keel.migration_history"),
+              "1:applied,2:failed");
+    EXPECT_EQ(ScalarText(conn.get(), "SELECT sqlstate FROM keel.migration_history WHERE "
+                                     "version = 2"),
+              "23503");
+
+    /* fixed, and the failing file last: its COMMIT goes alone at the end */
+    dir.Write("0002_orphan.sql", "INSERT INTO it_cf_parent VALUES (7);\n"
+                                 "INSERT INTO it_cf_child VALUES (7);\n");
+    dir.Write("0004_orphan_again.sql", "INSERT INTO it_cf_child VALUES (8);\n");
+    KeelRun again = RunKeel(db, "migrate --dir " + dir.Dir());
+    EXPECT_EQ(again.exit_code, 1) << again.out << again.err;
+    EXPECT_TRUE(Contains(again.err, "0004_orphan_again.sql")) << again.err;
+    EXPECT_TRUE(Contains(again.out, "applied 0003_after.sql")) << again.out;
+    EXPECT_EQ(ScalarText(conn.get(), "SELECT string_agg(version || ':' || status, ',' ORDER BY "
+                                     "id) FROM keel.migration_history"),
+              "1:applied,2:failed,2:applied,3:applied,4:failed");
+    EXPECT_EQ(ScalarText(conn.get(), "SELECT count(*) FROM it_cf_child"), "1");
+}
