@@ -52,13 +52,27 @@ void FlushCommit(const Connection &conn, CommitQueue &queue) {
 namespace {
 
 const char kStartSql[] = "SELECT keel.migration_start($1::numeric, $2, $3)";
-const char kStartedSql[] = "SELECT pg_catalog.transaction_timestamp()";
+/* the attempt's started_at, and keel's migration lock held to the file's end:
+ * taken again if a statement of an earlier file released it (KL004 if another
+ * runner took it meanwhile) */
+const char kStartedSql[] = "SELECT pg_catalog.transaction_timestamp() FROM keel.migration_lock()";
 const char kAppliedSql[] = "SELECT keel.migration_applied($1::numeric, $2, $3, "
                            "pg_catalog.transaction_timestamp())";
 const char kAppliedTokensSql[] = "SELECT keel.migration_applied($1::numeric, $2, $3, "
                                  "pg_catalog.transaction_timestamp(), $4)";
 
 } // namespace
+
+void KeepMigrationLock(const Connection &conn, const MigrateOptions &options) {
+    Result res = conn.Exec("SELECT pg_catalog.current_setting('keel.tool_version', true) FROM "
+                           "keel.migration_lock()");
+    if (PQgetisnull(res.get(), 0, 0) || PQgetvalue(res.get(), 0, 0)[0] == '\0') {
+        /* DISCARD ALL or RESET ALL: the session's settings are gone too */
+        IdentifyTool(conn);
+        if (options.lock_timeout_ms > 0)
+            conn.Exec("SET lock_timeout = " + std::to_string(options.lock_timeout_ms));
+    }
+}
 
 void ApplyOne(const Connection &conn, const MigrationFile &file, const Script &script,
               const std::vector<const SupersedeTask *> &retire, CommitQueue &queue,
@@ -256,8 +270,10 @@ void ApplyOne(const Connection &conn, const MigrationFile &file, const Script &s
                 queue.t0 = t0;
                 return;
             }
-            if (transactional)
+            if (transactional) {
                 conn.Exec("BEGIN");
+                conn.Exec("SELECT keel.migration_lock()"); /* to the end of the file */
+            }
             if (options.lock_timeout_ms > 0)
                 conn.Exec(lock_timeout);
             if (file.directives.allow_destructive_reason) {
@@ -306,6 +322,25 @@ void ApplyOne(const Connection &conn, const MigrationFile &file, const Script &s
                     }
                 if (journal)
                     JournalStep(conn, file, started, i + 1, stmt.line, sums[i]);
+                if (!transactional)
+                    try {
+                        KeepMigrationLock(conn, options);
+                    } catch (const ServerError &e) {
+                        if (e.sqlstate != "KL004")
+                            throw;
+                        throw ServerError(
+                            e.sqlstate,
+                            "statement " + std::to_string(i + 1) +
+                                " completed but released keel's migration lock, and another "
+                                "runner took it: " +
+                                e.message,
+                            e.detail,
+                            "Remove DISCARD ALL or pg_advisory_unlock_all() from the file; "
+                            "statements 1-" +
+                                std::to_string(i + 1) + " stay committed" +
+                                (journal ? ", and keel migrate resumes after them." : "."),
+                            0, e.context);
+                    }
             }
             line = 0;
             /* applied first: 0.2.0 refuses to supersede by a version not applied */

@@ -172,6 +172,16 @@ struct CommitQueue {
 void FlushCommit(const Connection &conn, CommitQueue &queue);
 
 /*
+ * KeepMigrationLock runs after each statement of a keel:no-transaction file:
+ * keel.migration_lock() takes the migration lock again if the statement
+ * released it (DISCARD ALL, pg_advisory_unlock_all()), and the session's
+ * keel settings (IdentifyTool, --lock-timeout) are set again if it reset
+ * them. Throws ServerError KL004 when another runner took the lock in
+ * between: the run must stop.
+ */
+void KeepMigrationLock(const Connection &conn, const MigrateOptions &options);
+
+/*
  * ApplyOne runs one migration (see Migrate in commands.hpp); a pipelined one
  * leaves its COMMIT in queue, any other commits it (after the waiting one)
  * and reports it there. Throws CommandError after recording a failure.

@@ -25,6 +25,7 @@
 extern "C" {
 #include "postgres.h"
 
+#include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "commands/dbcommands.h"
 #include "common/pg_prng.h"
@@ -120,6 +121,22 @@ static bool Take(uint32 key) {
     return LockAcquire(&tag, ExclusiveLock, true, true) != LOCKACQUIRE_NOT_AVAIL;
 }
 
+/*
+ * HoldForTransaction: inside a transaction block, also hold key until the
+ * transaction ends. pg_advisory_unlock_all() (and DISCARD ALL, which calls
+ * it) releases session-level advisory locks only, so a migration file that
+ * runs it cannot let another runner in before its transaction ends. The
+ * caller holds key at session level already, so this never waits.
+ */
+static void HoldForTransaction(uint32 key) {
+    if (!IsTransactionBlock())
+        return;
+    LOCKTAG tag;
+    LockTagFor(&tag, key);
+    if (LockAcquire(&tag, ExclusiveLock, false, true) == LOCKACQUIRE_NOT_AVAIL)
+        elog(ERROR, "keel: cannot hold the migration lock for the transaction");
+}
+
 /* RecordHolder stores key and this session as the holder (caller SPI-connected). */
 static void RecordHolder(uint32 key) {
     Oid argtypes[3] = {INT4OID, INT4OID, TIMESTAMPTZOID};
@@ -142,6 +159,12 @@ static void RecordHolder(uint32 key) {
  *   INDEX CONCURRENTLY cannot deadlock on it). Idempotent in a session. A
  *   session holding the key that is not keel's recorded holder is a squatter:
  *   keel moves to a new key, takes it, and raises a WARNING naming it.
+ *   Inside a transaction block it also holds the key until the transaction
+ *   ends (HoldForTransaction), so no statement of that transaction can
+ *   release it; called again after a statement released the session lock,
+ *   it takes the lock again with a WARNING, or raises KL004 when another
+ *   runner took it in between (keel migrate calls it at each file's start
+ *   and after each statement of a keel:no-transaction file).
  *   Errors: KL004 when another runner holds it (DETAIL: pid, role,
  *   application and since when); 25006 on a standby or in a read-only
  *   transaction (the state row is written). Rule: seeds 001/003 (one
@@ -149,12 +172,16 @@ static void RecordHolder(uint32 key) {
  */
 Datum keel_migration_lock_v2(PG_FUNCTION_ARGS) {
     keel::RequireWritable("keel.migration_lock()");
+    bool lost = false; /* held before, released since by something other than keel */
     if (held_key_valid) {
         LOCKTAG tag;
         LockTagFor(&tag, held_key);
-        if (LockHeldByMe(&tag, ExclusiveLock))
+        if (LockHeldByMe(&tag, ExclusiveLock)) {
+            HoldForTransaction(held_key);
             PG_RETURN_VOID();
+        }
         held_key_valid = false;
+        lost = true;
     }
     SPI_connect();
     /* the row lock serialises runners for the few microseconds of this call */
@@ -173,17 +200,21 @@ Datum keel_migration_lock_v2(PG_FUNCTION_ARGS) {
     TimestampTz recorded_start = isnull ? 0 : DatumGetTimestampTz(start_datum);
     char *since = SPI_getvalue(tup, desc, 4);
 
-    if (Take(key)) {
+    if (Take(key) || (!FindHolder(key).found && Take(key) /* its holder let go just now */)) {
         RecordHolder(key);
+        HoldForTransaction(key);
         SPI_finish();
+        if (lost)
+            ereport(WARNING,
+                    (errmsg("keel's migration lock had been released in this session"),
+                     errdetail("A statement released it (DISCARD ALL, pg_advisory_unlock_all() "
+                               "or pg_advisory_unlock()); keel took it again, as no other runner "
+                               "had taken it."),
+                     errhint("Leave keel's advisory lock alone in migrations: another runner "
+                             "could have started in between.")));
         PG_RETURN_VOID();
     }
     Holder h = FindHolder(key);
-    if (!h.found && Take(key)) { /* the holder let go just now */
-        RecordHolder(key);
-        SPI_finish();
-        PG_RETURN_VOID();
-    }
     bool runner =
         h.found && h.pid == recorded_pid && h.has_start && h.backend_start == recorded_start;
     if (runner || !h.found) {
@@ -207,6 +238,7 @@ Datum keel_migration_lock_v2(PG_FUNCTION_ARGS) {
     if (!Take(fresh))
         elog(ERROR, "keel: the new migration lock key is taken too");
     RecordHolder(fresh);
+    HoldForTransaction(fresh);
     SPI_finish();
     ereport(
         WARNING,

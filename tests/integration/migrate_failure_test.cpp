@@ -661,3 +661,90 @@ TEST(MigrateFailure, AVersionRecordedMeanwhileIsRefusedAtStartAndNotRecordedFail
     EXPECT_EQ(ScalarText(watch.get(), "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"),
               "0");
 }
+
+namespace {
+
+/* TryMigrationLock runs keel.migration_lock() on conn: "" when taken, else the SQLSTATE. */
+std::string TryMigrationLock(PGconn *conn) {
+    PGresult *res = PQexec(conn, "SELECT keel.migration_lock()");
+    std::string state;
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        const char *s = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+        state = s ? s : "?";
+    }
+    PQclear(res);
+    return state;
+}
+
+} // namespace
+
+/*
+ * A migration that releases keel's advisory lock (pg_advisory_unlock_all(),
+ * DISCARD ALL) must not let a second runner in:
+ *   - in a transactional file the lock is also held to the transaction's end,
+ *     so a runner trying while the file sleeps after the unlock gets KL004;
+ *   - in a keel:no-transaction file keel takes the lock again after each
+ *     statement; when another runner took it in between, keel stops with an
+ *     error naming the statement (which stays committed and journaled) and
+ *     a rerun resumes after it;
+ *   - DISCARD ALL in a keel:no-transaction file: the lock and the session's
+ *     keel settings are set again (a WARNING says so), and the history row
+ *     still names the tool.
+ */
+TEST(MigrateFailure, AStatementThatReleasesTheLockLetsNoSecondRunnerIn) {
+    std::string db = ScratchDatabase("keel_it_mf_unlock", true);
+    MigrationsDir dir("unlock");
+    auto watch = Connect("postgres");
+    auto other = Connect("keel_it_mf_unlock");
+    dir.Write("0001_txn.sql", std::string("SELECT pg_advisory_unlock_all();\n") + kSlowOnlyOnce +
+                                  "CREATE TABLE it_rl_a (id int);\n");
+    {
+        KeelProcess keel("dbname=keel_it_mf_unlock", {"migrate", "--dir", dir.str()},
+                         {"PGOPTIONS=-c keel_it.slow=on"});
+        ASSERT_TRUE(WaitFor(
+            [&] { return BackendRunning(watch.get(), "keel_it_mf_unlock", "keel_it.slow") != 0; },
+            30s));
+        EXPECT_EQ(TryMigrationLock(other.get()), "KL004");
+        CliRun run = keel.Wait();
+        EXPECT_EQ(run.exit_code, 0) << run.out << run.err;
+    }
+    EXPECT_EQ(HistoryStatus(other.get(), "1"), "applied");
+
+    dir.Write("0002_nt.sql",
+              "-- keel:no-transaction\n"
+              "DO $$ BEGIN PERFORM pg_advisory_unlock_all(); PERFORM pg_sleep(CASE "
+              "WHEN current_setting('keel_it.slow', true) = 'on' THEN 3 ELSE 0 END); "
+              "END $$;\n"
+              "CREATE TABLE it_rl_b (id int);\n");
+    {
+        KeelProcess keel("dbname=keel_it_mf_unlock", {"migrate", "--dir", dir.str()},
+                         {"PGOPTIONS=-c keel_it.slow=on"});
+        ASSERT_TRUE(WaitFor(
+            [&] { return BackendRunning(watch.get(), "keel_it_mf_unlock", "keel_it.slow") != 0; },
+            30s));
+        EXPECT_EQ(TryMigrationLock(other.get()), ""); /* released: this session takes it */
+        CliRun run = keel.Wait();
+        EXPECT_EQ(run.exit_code, 1) << run.out << run.err;
+        EXPECT_TRUE(Contains(run.err, "0002_nt.sql:2")) << run.err;
+        EXPECT_TRUE(Contains(run.err, "statement 1 completed but released keel's migration lock"))
+            << run.err;
+    }
+    EXPECT_EQ(ScalarText(other.get(), "SELECT to_regclass('it_rl_b') IS NULL"), "t");
+    EXPECT_EQ(HistoryStatus(other.get(), "2"), "failed");
+    EXPECT_EQ(ScalarText(other.get(), "SELECT keel.migration_unlock()"), "t");
+    CliRun rerun = RunKeelCli(db, {"migrate", "--dir", dir.str()});
+    EXPECT_EQ(rerun.exit_code, 0) << rerun.out << rerun.err;
+    EXPECT_TRUE(Contains(rerun.out, "resuming at statement 2")) << rerun.out;
+    EXPECT_EQ(HistoryStatus(other.get(), "2"), "failed,applied");
+
+    dir.Write("0003_discard.sql", "-- keel:no-transaction\nDISCARD ALL;\n"
+                                  "CREATE TABLE it_rl_c (id int);\n");
+    CliRun discard = RunKeelCli(db, {"migrate", "--dir", dir.str()});
+    EXPECT_EQ(discard.exit_code, 0) << discard.out << discard.err;
+    EXPECT_TRUE(Contains(discard.err, "migration lock had been released")) << discard.err;
+    EXPECT_EQ(ScalarText(other.get(), "SELECT tool_version IS NOT NULL FROM keel.migration_history "
+                                      "WHERE version = 3"),
+              "t");
+    EXPECT_EQ(ScalarText(watch.get(), "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"),
+              "0");
+}
