@@ -17,17 +17,17 @@
 namespace keel::client {
 
 void CommitQueue::Report(const MigrationFile &done, const std::vector<const SupersedeTask *> &tasks,
-                         std::chrono::steady_clock::time_point begun) {
+                         std::chrono::steady_clock::duration ran) {
     ++count;
     if (committed)
-        committed(done, tasks, std::chrono::steady_clock::now() - begun);
+        committed(done, tasks, ran);
 }
 
 void CommitQueue::ReportWaiting() {
     const MigrationFile *done = file;
     file = nullptr;
     if (done)
-        Report(*done, *retire, t0);
+        Report(*done, *retire, took);
 }
 
 void FlushCommit(const Connection &conn, CommitQueue &queue) {
@@ -82,7 +82,7 @@ void ApplyOne(const Connection &conn, const MigrationFile &file, const Script &s
     if (script.streamed) { /* a file above the streaming threshold: apply_streamed.cpp */
         FlushCommit(conn, queue);
         ApplyStreamed(conn, file, script, retire, queue.count, options, out);
-        queue.Report(file, retire, t0);
+        queue.Report(file, retire, std::chrono::steady_clock::now() - t0);
         return;
     }
     bool transactional = !file.directives.no_transaction;
@@ -267,7 +267,7 @@ void ApplyOne(const Connection &conn, const MigrationFile &file, const Script &s
                 queue.file = &file;
                 queue.retire = &retire;
                 queue.started = started;
-                queue.t0 = t0;
+                queue.took = std::chrono::steady_clock::now() - t0;
                 return;
             }
             if (transactional) {
@@ -361,7 +361,7 @@ void ApplyOne(const Connection &conn, const MigrationFile &file, const Script &s
             }
             if (options.lock_timeout_ms > 0 && !transactional)
                 conn.Exec("RESET lock_timeout");
-            queue.Report(file, retire, t0);
+            queue.Report(file, retire, std::chrono::steady_clock::now() - t0);
             return;
         } catch (const ServerError &e) {
             /* a DEALLOCATE ALL or DISCARD ALL dropped keel's prepared statements (26000):

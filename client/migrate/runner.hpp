@@ -152,12 +152,12 @@ struct CommitQueue {
     const MigrationFile *file = nullptr; /* the file whose COMMIT waits, or nullptr */
     const std::vector<const SupersedeTask *> *retire = nullptr;
     std::string started;
-    std::chrono::steady_clock::time_point t0;
+    std::chrono::steady_clock::duration took{}; /* the waiting file's run, to its last result */
     const MigrationFile *failed = nullptr;
 
-    /* Report: file (begun at t0) committed; tells committed and counts it. */
+    /* Report: file committed, having run for took; tells committed and counts it. */
     void Report(const MigrationFile &done, const std::vector<const SupersedeTask *> &tasks,
-                std::chrono::steady_clock::time_point begun);
+                std::chrono::steady_clock::duration took);
     /* ReportWaiting: the waiting file's COMMIT succeeded. */
     void ReportWaiting();
 };

@@ -48,6 +48,7 @@ extern "C" {
 #include "utils/fmgroids.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
+#include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
@@ -69,10 +70,15 @@ struct Shape {
     AttrNumber l_id, l_account, l_type, l_kind, l_amount, l_allocated_after, l_used_after,
         l_held_after, l_description, l_key, l_actor, l_recorded_at;
     int l_natts;
+    /* the CHECK constraints of each table as node trees, in the relcache's order:
+     * ExecRelCheck would read them back from text (stringToNode) for every call */
+    Node **b_checks, **l_checks;
+    int b_nchecks, l_nchecks;
 };
 
 Shape shape;
 bool callback_registered = false;
+MemoryContext shape_cxt = NULL; /* the check trees; reset when the shape is loaded again */
 
 void ForgetShape(Datum, Oid relid) {
     if (relid == InvalidOid || relid == shape.balances || relid == shape.ledger ||
@@ -83,6 +89,38 @@ void ForgetShape(Datum, Oid relid) {
 AttrNumber Att(Relation rel, const char *name) {
     int n = attnameAttNum(rel, name, false);
     return n > 0 ? (AttrNumber)n : InvalidAttrNumber;
+}
+
+/* ReadChecks reads rel's CHECK constraints into shape_cxt (n: how many). */
+Node **ReadChecks(Relation rel, int *n) {
+    TupleConstr *constr = RelationGetDescr(rel)->constr;
+    *n = constr != NULL ? constr->num_check : 0;
+    if (*n == 0)
+        return NULL;
+    MemoryContext old = MemoryContextSwitchTo(shape_cxt);
+    Node **trees = (Node **)palloc(sizeof(Node *) * *n);
+    for (int i = 0; i < *n; i++)
+        trees[i] = (Node *)stringToNode(constr->check[i].ccbin);
+    MemoryContextSwitchTo(old);
+    return trees;
+}
+
+/*
+ * PrepareChecks gives ri its CHECK expressions from trees, as ExecRelCheck
+ * would build them (ExecPrepareExpr, in the query context), so that it does
+ * not parse them again; left to ExecRelCheck when the relcache entry holds a
+ * different number of them.
+ */
+void PrepareChecks(ResultRelInfo *ri, EState *estate, Node **trees, int n) {
+    TupleConstr *constr = RelationGetDescr(ri->ri_RelationDesc)->constr;
+    if (n == 0 || constr == NULL || constr->num_check != n)
+        return;
+    MemoryContext old = MemoryContextSwitchTo(estate->es_query_cxt);
+    ExprState **exprs = (ExprState **)palloc(sizeof(ExprState *) * n);
+    for (int i = 0; i < n; i++)
+        exprs[i] = ExecPrepareExpr((Expr *)trees[i], estate);
+    ri->ri_ConstraintExprs = exprs;
+    MemoryContextSwitchTo(old);
 }
 
 /* LoadShape fills shape; false when a table is missing or not as expected. */
@@ -96,6 +134,10 @@ bool LoadShape(void) {
     Oid nsp = get_namespace_oid("keel", true);
     if (!OidIsValid(nsp))
         return false;
+    if (shape_cxt == NULL)
+        shape_cxt =
+            AllocSetContextCreate(CacheMemoryContext, "keel credits shape", ALLOCSET_SMALL_SIZES);
+    MemoryContextReset(shape_cxt);
     Shape s;
     memset(&s, 0, sizeof s);
     s.balances = get_relname_relid("credit_balances", nsp);
@@ -111,6 +153,7 @@ bool LoadShape(void) {
     s.b_held = Att(b, "held");
     s.b_granted = Att(b, "granted");
     s.b_natts = RelationGetNumberOfAttributes(b);
+    s.b_checks = ReadChecks(b, &s.b_nchecks);
     table_close(b, NoLock);
     Relation l = table_open(s.ledger, AccessShareLock);
     s.l_id = Att(l, "id");
@@ -126,6 +169,7 @@ bool LoadShape(void) {
     s.l_actor = Att(l, "actor");
     s.l_recorded_at = Att(l, "recorded_at");
     s.l_natts = RelationGetNumberOfAttributes(l);
+    s.l_checks = ReadChecks(l, &s.l_nchecks);
     table_close(l, NoLock);
     /* the 0.2.0 shapes this file writes: 7 balance columns, 17 ledger columns; any other
      * column would miss its default here, so anything else goes through SQL */
@@ -226,6 +270,8 @@ DirectWrite *DirectBegin(int max_rows) {
     w->linfo = makeNode(ResultRelInfo);
     InitResultRelInfo(w->binfo, w->brel, 1, NULL, 0);
     InitResultRelInfo(w->linfo, w->lrel, 2, NULL, 0);
+    PrepareChecks(w->binfo, w->estate, shape.b_checks, shape.b_nchecks);
+    PrepareChecks(w->linfo, w->estate, shape.l_checks, shape.l_nchecks);
     ExecOpenIndices(w->binfo, false);
     ExecOpenIndices(w->linfo, false);
     w->new_slot = table_slot_create(w->brel, &w->estate->es_tupleTable);

@@ -334,6 +334,19 @@ SELECT keel.consume_credits('00000000-0000-0000-0000-000000000003', 'ai', 1) = :
 SELECT regress_note, description, kind, amount FROM keel.credit_ledger
  WHERE account = '00000000-0000-0000-0000-000000000003' ORDER BY id DESC LIMIT 1;
 ROLLBACK;
+-- a CHECK added to the ledger holds on the fast path too, which keeps the
+-- tables' CHECK trees between calls and reads them again when a table
+-- changes (NOT VALID: for new rows only; rolled back)
+BEGIN;
+ALTER TABLE keel.credit_ledger ADD CONSTRAINT regress_small CHECK (amount OPERATOR(pg_catalog.<) 2) NOT VALID;
+SELECT keel.consume_credits('00000000-0000-0000-0000-000000000003', 'ai', 1) = :before_two - 8 AS small_ok;
+SAVEPOINT too_big;
+\set VERBOSITY terse
+SELECT keel.consume_credits('00000000-0000-0000-0000-000000000003', 'ai', 2);
+\set VERBOSITY default
+\echo :LAST_ERROR_SQLSTATE
+ROLLBACK TO too_big;
+ROLLBACK;
 -- the fast path's ledger row: what the SQL path writes, key and default
 -- description included; the key replays without a second row
 SELECT keel.consume_credits('00000000-0000-0000-0000-000000000003', 'ai', 4, NULL, 'fast-1') = :before_two - 11 AS fast;
