@@ -8,7 +8,9 @@
 
 #include <nlohmann/json.hpp>
 #include <pg_query.h>
+#include <pg_query/pg_query.pb-c.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cstring>
 #include <memory>
@@ -215,6 +217,8 @@ bool LastIsCopyFromStdin(const std::string &segment) {
            !HasTrueFlag(body, "is_program");
 }
 
+bool MaskRestrictLines(std::string &sql);
+
 /*
  * FindCopyBlocks finds every COPY ... FROM STDIN of contents whose data
  * follows inline, verified by the parser (a "copy" in a string, a comment
@@ -237,7 +241,11 @@ std::vector<CopyBlock> FindCopyBlocks(const std::string &contents, const std::st
                     ++j;
                 from_stdin = IsWordAt(contents, j, "stdin");
             }
-        if (!from_stdin || !LastIsCopyFromStdin(contents.substr(segment, semi + 1 - segment)))
+        if (!from_stdin)
+            continue;
+        std::string statements = contents.substr(segment, semi + 1 - segment);
+        MaskRestrictLines(statements); /* a pg_dump file's "\restrict KEY" line before */
+        if (!LastIsCopyFromStdin(statements))
             continue;
         size_t nl = contents.find('\n', semi);
         size_t data_begin = nl == std::string::npos ? contents.size() : nl + 1;
@@ -275,11 +283,88 @@ std::string Masked(const std::string &contents, const std::vector<CopyBlock> &bl
     return masked;
 }
 
+/*
+ * MaskRestrictLines blanks in sql (inline COPY data already blanked) every
+ * line "\restrict KEY" or "\unrestrict KEY" that stands between
+ * statements: the psql meta-commands pg_dump writes around a plain-format
+ * dump since PostgreSQL 15.14 (CVE-2025-8714). For psql they forbid other
+ * meta-commands in between, which keel never runs; they are not SQL. The
+ * lines are found as text, blanked, and then checked with libpg_query's
+ * scanner (the key itself may not scan: "33qRV8" is trailing junk after a
+ * number): a line inside a string, a dollar-quoted body or a comment, or
+ * in the middle of a statement, is put back, and the parser then reports a
+ * backslash outside a string. true when it blanked one.
+ */
+bool MaskRestrictLines(std::string &sql) {
+    if (sql.find("restrict ") == std::string::npos)
+        return false;
+    struct Line {
+        size_t begin, end; /* the backslash, the end of the line (before any \r) */
+    };
+    std::vector<Line> lines;
+    for (size_t p = 0; p < sql.size();) {
+        size_t eol = sql.find('\n', p);
+        if (eol == std::string::npos)
+            eol = sql.size();
+        size_t b = sql.find_first_not_of(" \t", p);
+        for (const char *cmd : {"\\restrict ", "\\unrestrict "})
+            if (b < eol && sql.compare(b, std::strlen(cmd), cmd) == 0) {
+                size_t e = eol;
+                if (e > b && sql[e - 1] == '\r')
+                    --e;
+                lines.push_back({b, e});
+            }
+        p = eol + 1;
+    }
+    if (lines.empty())
+        return false;
+    std::string blanked = sql;
+    for (const Line &l : lines)
+        std::fill(blanked.begin() + static_cast<long>(l.begin),
+                  blanked.begin() + static_cast<long>(l.end), ' ');
+    std::vector<bool> keep(lines.size(), true);
+    PgQueryScanResult scan = pg_query_scan(blanked.c_str());
+    PgQuery__ScanResult *result =
+        scan.error != nullptr
+            ? nullptr
+            : pg_query__scan_result__unpack(nullptr, scan.pbuf.len,
+                                            reinterpret_cast<const uint8_t *>(scan.pbuf.data));
+    pg_query_free_scan_result(scan);
+    if (result != nullptr) { /* else the parser reports the file's error: blank them all */
+        size_t t = 0;
+        bool between = true; /* the last token before the line ends a statement (or none) */
+        for (size_t i = 0; i < lines.size(); ++i) {
+            for (; t < result->n_tokens &&
+                   static_cast<size_t>(result->tokens[t]->end) <= lines[i].begin;
+                 ++t) {
+                const PgQuery__ScanToken *tok = result->tokens[t];
+                if (tok->token != PG_QUERY__TOKEN__SQL_COMMENT &&
+                    tok->token != PG_QUERY__TOKEN__C_COMMENT)
+                    between = tok->end - tok->start == 1 && sql[tok->start] == ';';
+            }
+            bool inside = t < result->n_tokens &&
+                          static_cast<size_t>(result->tokens[t]->start) < lines[i].begin;
+            keep[i] = !inside && between;
+        }
+        pg_query__scan_result__free_unpacked(result, nullptr);
+    }
+    bool masked = false;
+    for (size_t i = 0; i < lines.size(); ++i)
+        if (keep[i]) {
+            std::fill(sql.begin() + static_cast<long>(lines[i].begin),
+                      sql.begin() + static_cast<long>(lines[i].end), ' ');
+            masked = true;
+        }
+    return masked;
+}
+
 } // namespace
 
 std::string MaskInlineCopyData(const std::string &contents, const std::string &file_name) {
     std::vector<CopyBlock> blocks = FindCopyBlocks(contents, file_name);
-    return blocks.empty() ? contents : Masked(contents, blocks);
+    std::string sql = blocks.empty() ? contents : Masked(contents, blocks);
+    MaskRestrictLines(sql);
+    return sql;
 }
 
 Script PrepareScript(const std::string &contents, const std::string &file_name,
@@ -287,12 +372,10 @@ Script PrepareScript(const std::string &contents, const std::string &file_name,
     /* Inline COPY data is not SQL: parse with it blanked (lines kept, so
      * every offset and line number stays right), then hand it back. */
     std::vector<CopyBlock> blocks = FindCopyBlocks(contents, file_name);
-    std::string masked;
+    std::string masked = blocks.empty() ? contents : Masked(contents, blocks);
     const std::string *sql = &contents;
-    if (!blocks.empty()) {
-        masked = Masked(contents, blocks);
+    if (MaskRestrictLines(masked) || !blocks.empty())
         sql = &masked;
-    }
     ParseResult parsed(*sql);
     if (parsed.result.error) {
         const PgQueryError *err = parsed.result.error;

@@ -249,6 +249,18 @@ void SqlStream::SkipBlockComment() {
     }
 }
 
+bool SqlStream::RestrictLineAt() {
+    for (const char *name : {"restrict", "unrestrict"}) {
+        size_t n = std::strlen(name), k = 0;
+        while (k < n && At(1 + k) == name[k])
+            ++k;
+        int after = At(1 + n);
+        if (k == n && (after == ' ' || after == '\t'))
+            return true;
+    }
+    return false;
+}
+
 bool SqlStream::Next(StreamStatement &out) {
     if (copy_pending_) {
         std::string skipped;
@@ -340,6 +352,19 @@ bool SqlStream::Next(StreamStatement &out) {
                     ++pos_;
                 break;
             }
+            case '\\':
+                /* "\restrict KEY" / "\unrestrict KEY" between statements: psql
+                 * meta-commands pg_dump writes around a plain dump, not SQL (see
+                 * MaskRestrictLines in sql_script.cpp); the line is left out */
+                if (!has_token_ && RestrictLineAt()) {
+                    while ((c = At(0)) >= 0 && c != '\n')
+                        ++pos_;
+                    start_ = pos_;
+                    break;
+                }
+                Token("", false);
+                ++pos_;
+                break;
             case '(':
                 Token("", false);
                 ++paren_depth_;

@@ -106,6 +106,8 @@ class SqlStream {
     int AtSlow(size_t k);
     void Newline(); /* at pos_ is '\n' or '\r': count the line and step over the byte */
     void Token(const std::string &word, bool identifier);
+    /* at pos_ is '\\': "\restrict " or "\unrestrict " follows (psql, pg_dump) */
+    bool RestrictLineAt();
     void SkipQuoted(char quote, bool backslash_escapes);
     void SkipDollarQuoted(size_t delimiter_length);
     void SkipBlockComment();

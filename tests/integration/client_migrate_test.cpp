@@ -731,6 +731,34 @@ TEST(ClientMigrate, InlineCopyDataIsLoaded) {
 }
 
 /*
+ * A plain-format pg_dump of a database (with its "\restrict KEY" and
+ * "\unrestrict KEY" lines, COPY data, a view and a function) is a migration
+ * keel applies as psql would: the same rows in the new database.
+ */
+TEST(ClientMigrate, APlainPgDumpAppliesAsAMigration) {
+    ScratchDatabase("keel_it_dump_src", false);
+    {
+        auto src = Connect("keel_it_dump_src");
+        Exec(src.get(), "CREATE TABLE it_dump (id int PRIMARY KEY, note text);"
+                        "INSERT INTO it_dump SELECT g, 'row ' || g FROM generate_series(1, 50) g;"
+                        "CREATE VIEW it_dump_v AS SELECT id FROM it_dump WHERE id > 10;"
+                        "CREATE FUNCTION it_dump_f() RETURNS int LANGUAGE sql AS 'SELECT 7';");
+    }
+    std::string db = ScratchDatabase("keel_it_dump_dst", true);
+    TempDir dir("dump");
+    ASSERT_EQ(std::system(("pg_dump --no-owner -d keel_it_dump_src > " +
+                           ShellQuote((dir.path / "0001_baseline.sql").string()))
+                              .c_str()),
+              0);
+    KeelRun run = RunKeel(db, "migrate --dir " + dir.path.string());
+    ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
+    auto conn = Connect("keel_it_dump_dst");
+    EXPECT_EQ(ScalarText(conn.get(), "SELECT count(*) FROM it_dump_v"), "40");
+    EXPECT_EQ(ScalarText(conn.get(), "SELECT it_dump_f()"), "7");
+    EXPECT_EQ(ScalarText(conn.get(), "SELECT status FROM keel.migration_history"), "applied");
+}
+
+/*
  * keel backup / backups / restore: a pg_dump archive with its manifest, the
  * checksum verified before a restore into a new database (issue 12).
  */

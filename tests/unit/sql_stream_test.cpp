@@ -408,3 +408,19 @@ TEST(StreamedPreflight, LargeFileIsCheckedWithoutItsContents) {
     dir.Write("0001_big.sql", text + "DROP TABLE t;\n");
     EXPECT_THROW(kc::PrepareFile(f), kc::FileError);
 }
+
+/* pg_dump's "\restrict KEY" / "\unrestrict KEY" lines between statements are left out of the
+ * streamed statements too; inside a statement a backslash stays (the server refuses it). */
+TEST(SqlStream, PgDumpRestrictLinesAreLeftOut) {
+    std::string sql = "\\restrict ABC123\n"
+                      "SET x = 1;\n"
+                      "\\unrestrict ABC123\n"
+                      "SELECT 2;\n"
+                      "\\unrestrict ABC123";
+    auto stmts = SplitEverywhere(sql);
+    ASSERT_EQ(stmts.size(), 2u);
+    EXPECT_EQ(stmts[0].first.text, "\nSET x = 1");
+    EXPECT_EQ(stmts[0].first.line, 2u);
+    EXPECT_EQ(stmts[1].first.text.find("restrict"), std::string::npos) << stmts[1].first.text;
+    EXPECT_EQ(stmts[1].first.line, 4u);
+}
