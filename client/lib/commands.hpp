@@ -121,6 +121,10 @@ struct MigrateOptions {
     ProgressMode progress = ProgressMode::Auto;
     /* the run's status line, set by Migrate for the files it applies (nullptr: none) */
     Progress *live = nullptr;
+    /* the session's search_path and role when the run began, set again at the start of
+     * every file (set by Migrate; restore_session false: not read) */
+    bool restore_session = false;
+    std::string session_search_path, session_role;
 };
 
 MigrateSummary Migrate(const Connection &conn, const std::filesystem::path &dir, std::ostream &out,

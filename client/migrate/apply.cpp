@@ -61,6 +61,10 @@ const char kAppliedSql[] = "SELECT keel.migration_applied($1::numeric, $2, $3, "
 const char kAppliedTokensSql[] = "SELECT keel.migration_applied($1::numeric, $2, $3, "
                                  "pg_catalog.transaction_timestamp(), $4)";
 
+/* the run's search_path and role, set again at a file's start (MigrateOptions) */
+const char kRestoreSql[] = "SELECT pg_catalog.set_config('search_path', $1, false), "
+                           "pg_catalog.set_config('role', $2, false)";
+
 } // namespace
 
 void KeepMigrationLock(const Connection &conn, const MigrateOptions &options) {
@@ -144,12 +148,12 @@ void ApplyOne(const Connection &conn, const MigrationFile &file, const Script &s
                 std::vector<PipelineStep> steps;
                 /* step -> statement index, or -1 BEGIN/SET, -2 a supersede record,
                  * -3 allow_destructive, -4 started_at, -5 the previous file's COMMIT,
-                 * -6 migration_applied */
+                 * -6 migration_applied, -7 the run's search_path and role */
                 std::vector<long> stmt_of;
                 auto add = [&](std::string sql, std::vector<std::optional<std::string>> params,
                                long which) {
                     /* keel's own calls repeat for every file: prepared once per run */
-                    bool keel_call = use_prepared && (which == -4 || which == -6);
+                    bool keel_call = use_prepared && (which == -4 || which == -6 || which == -7);
                     steps.push_back({std::move(sql), std::move(params), keel_call});
                     stmt_of.push_back(which);
                 };
@@ -164,6 +168,8 @@ void ApplyOne(const Connection &conn, const MigrationFile &file, const Script &s
                 if (commit_first)
                     add("COMMIT", {}, -5);
                 add("BEGIN", {}, -1);
+                if (options.restore_session)
+                    add(kRestoreSql, {options.session_search_path, options.session_role}, -7);
                 /* no keel.migration_start() here: keel.migration_applied() validates the
                  * same in the same transaction (KL005 when already applied, which under
                  * the migration lock only a writer that bypasses keel can cause), and a
@@ -236,11 +242,12 @@ void ApplyOne(const Connection &conn, const MigrationFile &file, const Script &s
                     }
                     if (commit_first) /* results come in order: the COMMIT before succeeded */
                         queue.ReportWaiting();
-                    if (use_prepared && (which == -4 || which == -6) && e.sqlstate == "26000") {
+                    if (use_prepared && (which == -4 || which == -6 || which == -7) &&
+                        e.sqlstate == "26000") {
                         prepared_lost = true; /* retried below, prepared again */
                         throw ServerError(e);
                     }
-                    if (which == -4 || which == -6 || e.step < start_step) {
+                    if (which == -4 || which == -6 || which == -7 || e.step < start_step) {
                         /* refused (KL005, 22023): rolled back whole, nothing to record */
                         if (PQtransactionStatus(conn.get()) != PQTRANS_IDLE)
                             PQclear(PQexec(conn.get(), "ROLLBACK"));
@@ -274,6 +281,8 @@ void ApplyOne(const Connection &conn, const MigrationFile &file, const Script &s
                 conn.Exec("BEGIN");
                 conn.Exec("SELECT keel.migration_lock()"); /* to the end of the file */
             }
+            if (options.restore_session)
+                conn.ExecParams(kRestoreSql, {options.session_search_path, options.session_role});
             if (options.lock_timeout_ms > 0)
                 conn.Exec(lock_timeout);
             if (file.directives.allow_destructive_reason) {

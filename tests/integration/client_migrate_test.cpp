@@ -733,7 +733,9 @@ TEST(ClientMigrate, InlineCopyDataIsLoaded) {
 /*
  * A plain-format pg_dump of a database (with its "\restrict KEY" and
  * "\unrestrict KEY" lines, COPY data, a view and a function) is a migration
- * keel applies as psql would: the same rows in the new database.
+ * keel applies as psql would: the same rows in the new database. The files
+ * after it in the same run start from the run's search_path and role, not
+ * from what the dump (or a keel:no-transaction file's SET) left.
  */
 TEST(ClientMigrate, APlainPgDumpAppliesAsAMigration) {
     ScratchDatabase("keel_it_dump_src", false);
@@ -750,12 +752,21 @@ TEST(ClientMigrate, APlainPgDumpAppliesAsAMigration) {
                            ShellQuote((dir.path / "0001_baseline.sql").string()))
                               .c_str()),
               0);
+    /* the dump empties search_path for its session (set_config(..., false)); the next
+     * file of the same run starts from the run's search_path and role again */
+    dir.Write("0002_after.sql", "ALTER TABLE it_dump ADD COLUMN extra int;\n"
+                                "SET ROLE NONE;\n");
+    dir.Write("0003_role.sql", "-- keel:no-transaction\nSET search_path = nowhere;\n");
+    dir.Write("0004_more.sql", "CREATE TABLE it_dump_more (id int);\n");
     KeelRun run = RunKeel(db, "migrate --dir " + dir.path.string());
     ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
     auto conn = Connect("keel_it_dump_dst");
     EXPECT_EQ(ScalarText(conn.get(), "SELECT count(*) FROM it_dump_v"), "40");
     EXPECT_EQ(ScalarText(conn.get(), "SELECT it_dump_f()"), "7");
-    EXPECT_EQ(ScalarText(conn.get(), "SELECT status FROM keel.migration_history"), "applied");
+    EXPECT_EQ(ScalarText(conn.get(), "SELECT count(extra) FROM public.it_dump"), "0");
+    EXPECT_EQ(ScalarText(conn.get(), "SELECT to_regclass('public.it_dump_more') IS NOT NULL"), "t");
+    EXPECT_EQ(ScalarText(conn.get(), "SELECT string_agg(status, ',') FROM keel.migration_history"),
+              "applied,applied,applied,applied");
 }
 
 /*
