@@ -162,7 +162,8 @@ void ApplyOne(const Connection &conn, const MigrationFile &file, const Script &s
                 const char *applied_sql =
                     features.token_checksums ? kAppliedTokensSql : kAppliedSql;
                 if (queue.file && use_prepared &&
-                    !(conn.IsPrepared(kStartedSql) && conn.IsPrepared(applied_sql)))
+                    !(conn.IsPrepared(kStartedSql) && conn.IsPrepared(applied_sql) &&
+                      (!options.restore_session || conn.IsPrepared(kRestoreSql))))
                     FlushCommit(conn, queue);
                 bool commit_first = queue.file != nullptr;
                 if (commit_first)
@@ -184,6 +185,9 @@ void ApplyOne(const Connection &conn, const MigrationFile &file, const Script &s
                         {*file.directives.allow_destructive_reason}, -3);
                 for (size_t i = 0; i < script.statements.size(); ++i)
                     add(script.statements[i].text, {}, static_cast<long>(i));
+                /* the history rows are written as the runner: a file's SET ROLE is undone */
+                if (options.restore_session)
+                    add(kRestoreSql, {options.session_search_path, options.session_role}, -7);
                 /* applied first: 0.2.0 refuses to supersede by a version not applied */
                 if (features.token_checksums)
                     add(applied_sql,
@@ -352,6 +356,8 @@ void ApplyOne(const Connection &conn, const MigrationFile &file, const Script &s
                     }
             }
             line = 0;
+            if (options.restore_session) /* the history rows are written as the runner */
+                conn.ExecParams(kRestoreSql, {options.session_search_path, options.session_role});
             /* applied first: 0.2.0 refuses to supersede by a version not applied */
             if (features.token_checksums)
                 conn.ExecParams(

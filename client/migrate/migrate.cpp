@@ -19,6 +19,45 @@
 
 namespace keel::client {
 
+namespace {
+
+/*
+ * RunNotices shows the server's notices and warnings during the run
+ * ("keel: 0003_x.sql: WARNING:  ..." with its DETAIL and HINT lines, as psql
+ * names its file) on stderr through the status line, which libpq's default
+ * processor would write into the middle of; restores the connection's
+ * receiver when it goes.
+ */
+class RunNotices {
+  public:
+    RunNotices(const Connection &conn, Progress &bar) : conn_(conn), bar_(bar) {
+        old_ = PQsetNoticeReceiver(conn.get(), &RunNotices::Receive, this);
+    }
+    ~RunNotices() { PQsetNoticeReceiver(conn_.get(), old_, old_arg_); }
+    RunNotices(const RunNotices &) = delete;
+    RunNotices &operator=(const RunNotices &) = delete;
+    void File(const std::string &name) { file_ = name; }
+
+  private:
+    static void Receive(void *arg, const PGresult *res) {
+        auto *self = static_cast<RunNotices *>(arg);
+        std::string text = PQresultErrorMessage(res);
+        if (text.empty())
+            return;
+        if (text.back() != '\n')
+            text += '\n';
+        self->bar_.Print(std::cerr,
+                         "keel: " + (self->file_.empty() ? "" : self->file_ + ": ") + text);
+    }
+    const Connection &conn_;
+    Progress &bar_;
+    std::string file_;
+    PQnoticeReceiver old_ = nullptr;
+    void *old_arg_ = nullptr;
+};
+
+} // namespace
+
 MigrateSummary Migrate(const Connection &conn, const std::filesystem::path &dir, std::ostream &out,
                        const MigrateOptions &options) {
     bool allow_out_of_order = options.allow_out_of_order;
@@ -192,9 +231,11 @@ MigrateSummary Migrate(const Connection &conn, const std::filesystem::path &dir,
         throw CommandError(
             RestoreOnFailure(conn, options.backup_dir, backup_id, e.what(), facts, out));
     };
+    RunNotices notices(conn, bar);
     for (size_t position = 0; position < report.pending.size(); ++position) {
         const MigrationFile *file = report.pending[position];
         bar.File(position + 1, report.pending.size(), file->file_name);
+        notices.File(file->file_name);
         try {
             ApplyOne(conn, *file, scripts.at(file->version), retire_by[file->version], queue, run,
                      features, out);

@@ -753,9 +753,11 @@ TEST(ClientMigrate, APlainPgDumpAppliesAsAMigration) {
                               .c_str()),
               0);
     /* the dump empties search_path for its session (set_config(..., false)); the next
-     * file of the same run starts from the run's search_path and role again */
+     * file of the same run starts from the run's search_path and role again, and a
+     * file's SET ROLE (to a role that may not write history) is undone before its
+     * history row */
     dir.Write("0002_after.sql", "ALTER TABLE it_dump ADD COLUMN extra int;\n"
-                                "SET ROLE NONE;\n");
+                                "SET ROLE pg_read_all_data;\n");
     dir.Write("0003_role.sql", "-- keel:no-transaction\nSET search_path = nowhere;\n");
     dir.Write("0004_more.sql", "CREATE TABLE it_dump_more (id int);\n");
     KeelRun run = RunKeel(db, "migrate --dir " + dir.path.string());
