@@ -39,11 +39,22 @@ std::string Seconds(double s) {
     return buf;
 }
 
-/* OneLine collapses runs of whitespace in sql to one space. */
+/* OneLine collapses runs of whitespace in sql to one space, leading "--" comment lines left out
+ * (a statement's text starts with the comments before it). */
 std::string OneLine(const std::string &sql) {
+    size_t from = 0;
+    for (;;) {
+        size_t b = sql.find_first_not_of(" \t\r\n", from);
+        if (b == std::string::npos || sql.compare(b, 2, "--") != 0)
+            break;
+        size_t eol = sql.find('\n', b);
+        if (eol == std::string::npos)
+            return "";
+        from = eol + 1;
+    }
     std::string out;
     bool space = false;
-    for (char c : sql) {
+    for (char c : sql.substr(from)) {
         if (c == ' ' || c == '\n' || c == '\t' || c == '\r') {
             space = !out.empty();
             continue;

@@ -102,3 +102,10 @@ TEST(Progress, ModesParseAndAnythingElseIsAUsageError) {
     EXPECT_EQ(keel::client::ParseProgressMode("never"), ProgressMode::Never);
     EXPECT_THROW(keel::client::ParseProgressMode("yes"), keel::client::CommandError);
 }
+
+/* A statement's text starts with the comments before it: the status line shows its SQL. */
+TEST(Progress, LineLeavesOutTheCommentsBeforeTheStatement) {
+    EXPECT_EQ(Progress::Line(2, 2, "0002_b.sql", 1, 1, 1, 2,
+                             "-- keel:no-transaction\n  -- why\nDISCARD ALL", 0.0, 0.0, 200),
+              "[2/2] 0002_b.sql  statement 1 of 1, line 2: DISCARD ALL  0.0 s");
+}
