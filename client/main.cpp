@@ -193,6 +193,11 @@ int main(int argc, char **argv) {
     down->add_option("--lock-retries", down_options.lock_retries,
                      "retries after a lock timeout (default 3)");
     down->add_flag("--quiet", down_options.quiet, "print only failures and the summary");
+    std::string down_progress = "auto";
+    down->add_option("--progress", down_progress,
+                     "live status line on stderr: file n of N, statement, elapsed time (auto: "
+                     "when stderr is a terminal; always; never)")
+        ->check(CLI::IsMember({"auto", "always", "never"}));
     down->add_flag("--dry-run", down_options.dry_run,
                    "check everything and print what would run; run nothing");
 
@@ -397,6 +402,7 @@ int main(int argc, char **argv) {
             migrate_options.progress = keel::client::ParseProgressMode(migrate_progress);
             keel::client::Migrate(conn, migrate_dir, std::cout, migrate_options);
         } else if (*down) {
+            down_options.progress = keel::client::ParseProgressMode(down_progress);
             keel::client::Down(conn, down_dir, std::cout, down_options);
         } else if (*backup) {
             keel::client::Backup(conn, backup_dir, std::cout);

@@ -140,6 +140,7 @@ struct DownOptions {
     int lock_retries = 3;
     bool quiet = false;   /* only failures and the summary line */
     bool dry_run = false; /* check everything and print what would run; run nothing, no lock */
+    ProgressMode progress = ProgressMode::Auto; /* --progress, as keel migrate's */
 };
 
 /* DownSummary counts what keel down did. */

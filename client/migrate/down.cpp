@@ -11,6 +11,12 @@
 #include "lib/sql_script.hpp"
 #include "migrate/runner.hpp"
 
+#include <iostream>
+
+#include <sstream>
+
+#include <unistd.h>
+
 #include <algorithm>
 #include <chrono>
 #include <optional>
@@ -171,15 +177,11 @@ std::vector<RevertTask> Prepare(const Report &report,
  */
 std::chrono::steady_clock::duration RevertOne(const Connection &conn, const RevertTask &task,
                                               int reverted_before, const DownOptions &options,
-                                              std::ostream &out) {
+                                              const MigrateOptions &retry, std::ostream &out) {
     auto t0 = std::chrono::steady_clock::now();
     const MigrationFile &down = task.down;
     const std::string &version = down.version;
     bool transactional = !down.directives.no_transaction;
-    MigrateOptions retry;
-    retry.lock_timeout_ms = options.lock_timeout_ms;
-    retry.lock_retries = options.lock_retries;
-    retry.quiet = options.quiet;
     std::string lock_timeout = "SET " + std::string(transactional ? "LOCAL " : "") +
                                "lock_timeout = " + std::to_string(options.lock_timeout_ms);
     std::string started;
@@ -188,8 +190,14 @@ std::chrono::steady_clock::duration RevertOne(const Connection &conn, const Reve
     for (int file_attempt = 0;; ++file_attempt)
         try {
             line = 0;
-            if (transactional)
+            if (transactional) {
                 conn.Exec("BEGIN");
+                conn.Exec("SELECT keel.migration_lock()"); /* to the end of the file */
+            }
+            /* the run's search_path and role, as keel migrate starts each file */
+            conn.ExecParams("SELECT pg_catalog.set_config('search_path', $1, false), "
+                            "pg_catalog.set_config('role', $2, false)",
+                            {retry.session_search_path, retry.session_role});
             if (started.empty() || transactional)
                 started = conn.Scalar("SELECT pg_catalog.clock_timestamp()");
             if (options.lock_timeout_ms > 0)
@@ -199,11 +207,17 @@ std::chrono::steady_clock::duration RevertOne(const Connection &conn, const Reve
                 conn.ExecParams("SELECT keel.allow_destructive($1)",
                                 {*down.directives.allow_destructive_reason});
             }
-            for (const Statement &stmt : task.script.statements) {
+            for (size_t i = 0; i < task.script.statements.size(); ++i) {
+                const Statement &stmt = task.script.statements[i];
                 line = stmt.line;
+                if (retry.live)
+                    retry.live->Statement(i + 1, i + 1, task.script.statements.size(), stmt.line,
+                                          stmt.text);
                 for (int attempt = 0;; ++attempt)
                     try {
                         RunStatement(conn, stmt);
+                        if (!transactional)
+                            KeepMigrationLock(conn, retry);
                         break;
                     } catch (const ServerError &e) {
                         /* autocommit: only this statement is retried */
@@ -217,6 +231,9 @@ std::chrono::steady_clock::duration RevertOne(const Connection &conn, const Reve
                     }
             }
             line = 0;
+            conn.ExecParams("SELECT pg_catalog.set_config('search_path', $1, false), "
+                            "pg_catalog.set_config('role', $2, false)",
+                            {retry.session_search_path, retry.session_role});
             conn.ExecParams("SELECT keel.migration_reverted($1::numeric, $2, $3, $4::timestamptz)",
                             {version, down.file_name, down.checksum, started});
             if (transactional) {
@@ -329,14 +346,39 @@ DownSummary Down(const Connection &conn, const std::filesystem::path &dir, std::
         return summary;
     }
 
-    for (const RevertTask &task : tasks) {
-        auto took = RevertOne(conn, task, summary.reverted, options, out);
+    /* the live status line on a terminal, the run's session settings (as Migrate) */
+    Progress bar(options.progress, options.quiet, std::cerr, STDERR_FILENO);
+    MigrateOptions retry;
+    retry.lock_timeout_ms = options.lock_timeout_ms;
+    retry.lock_retries = options.lock_retries;
+    retry.quiet = options.quiet;
+    retry.live = bar.enabled() ? &bar : nullptr;
+    {
+        Result res = conn.Exec("SELECT pg_catalog.current_setting('search_path'), "
+                               "pg_catalog.current_setting('role')");
+        retry.restore_session = true;
+        retry.session_search_path = PQgetvalue(res.get(), 0, 0);
+        retry.session_role = PQgetvalue(res.get(), 0, 1);
+    }
+    for (size_t i = 0; i < tasks.size(); ++i) {
+        const RevertTask &task = tasks[i];
+        bar.File(i + 1, tasks.size(), task.down.file_name);
+        std::chrono::steady_clock::duration took;
+        try {
+            took = RevertOne(conn, task, summary.reverted, options, retry, out);
+        } catch (...) {
+            bar.Clear();
+            throw;
+        }
+        bar.Clear();
         ++summary.reverted;
-        if (!options.quiet)
-            out << "reverted " << task.entry->file->file_name << " with " << task.down.file_name
-                << " (version " << task.down.version << ", " << summary.reverted << " of "
-                << tasks.size() << ") in " << Ms(took) << "\n"
-                << std::flush;
+        if (!options.quiet) {
+            std::ostringstream line;
+            line << "reverted " << task.entry->file->file_name << " with " << task.down.file_name
+                 << " (version " << task.down.version << ", " << summary.reverted << " of "
+                 << tasks.size() << ") in " << Ms(took) << "\n";
+            Say(retry, out, line.str());
+        }
     }
     /* the newest version still applied, for the summary */
     std::string newest;

@@ -987,6 +987,17 @@ TEST(ClientMigrate, ProgressLineOnlyWhenATerminalOrAskedFor) {
 
     KeelRun bad = RunKeel(db, "migrate --progress sometimes --dir " + dir.Dir());
     EXPECT_EQ(bad.exit_code, 2) << bad.err;
+
+    /* keel down draws the same line for its down files */
+    dir.Write("0004_d.down.sql", "-- keel:allow-destructive \"undoes 0004 (test)\"\n"
+                                 "SELECT pg_sleep(0.5);\nDROP TABLE it_pg_d;\n");
+    KeelRun down = RunKeel(db, "down --progress always --dir " + dir.Dir());
+    ASSERT_EQ(down.exit_code, 0) << down.err;
+    EXPECT_TRUE(Contains(down.err, "\r[1/1] 0004_d.down.sql  statement 1 of 2, line 2: SELECT "
+                                   "pg_sleep(0.5)"))
+        << down.err;
+    EXPECT_TRUE(Contains(down.out, "reverted 0004_d.sql with 0004_d.down.sql")) << down.out;
+    EXPECT_FALSE(Contains(down.out, "\r")) << down.out;
 }
 
 /*
