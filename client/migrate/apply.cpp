@@ -62,8 +62,11 @@ const char kAppliedTokensSql[] = "SELECT keel.migration_applied($1::numeric, $2,
                                  "pg_catalog.transaction_timestamp(), $4)";
 
 /* the run's search_path and role, set again at a file's start (MigrateOptions) */
-const char kRestoreSql[] = "SELECT pg_catalog.set_config('search_path', $1, false), "
-                           "pg_catalog.set_config('role', $2, false)";
+const char kRestoreSql[] =
+    "SELECT CASE WHEN pg_catalog.current_setting('search_path') OPERATOR(pg_catalog.<>) $1 "
+    "THEN pg_catalog.set_config('search_path', $1, false) END, "
+    "CASE WHEN pg_catalog.current_setting('role') OPERATOR(pg_catalog.<>) $2 "
+    "THEN pg_catalog.set_config('role', $2, false) END";
 
 } // namespace
 
