@@ -23,10 +23,10 @@ namespace {
 
 /*
  * RunNotices shows the server's notices and warnings during the run
- * ("keel: 0003_x.sql: WARNING:  ..." with its DETAIL and HINT lines, as psql
- * names its file) on stderr through the status line, which libpq's default
- * processor would write into the middle of; restores the connection's
- * receiver when it goes.
+ * ("0003_x.sql: WARNING:  ..." with its DETAIL and HINT lines, as psql
+ * names its file; "keel: " starts only keel's own errors) on stderr through
+ * the status line, which libpq's default processor would write into the
+ * middle of; restores the connection's receiver when it goes.
  */
 class RunNotices {
   public:
@@ -46,8 +46,7 @@ class RunNotices {
             return;
         if (text.back() != '\n')
             text += '\n';
-        self->bar_.Print(std::cerr,
-                         "keel: " + (self->file_.empty() ? "" : self->file_ + ": ") + text);
+        self->bar_.Print(std::cerr, (self->file_.empty() ? "" : self->file_ + ": ") + text);
     }
     const Connection &conn_;
     Progress &bar_;
