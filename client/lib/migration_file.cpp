@@ -448,9 +448,24 @@ MigrationSet LoadMigrationDir(const std::filesystem::path &dir) {
         throw std::runtime_error("migrations folder " + dir.string() +
                                  " does not exist or is not a folder");
     std::vector<std::filesystem::path> entries;
+    /* a name of a migration that is not a file keel can read: a broken symbolic link (a
+     * shared folder not mounted), a folder, a FIFO; a problem, never skipped in silence */
+    std::vector<std::pair<std::string, std::string>> unreadable; /* name, what it is */
     for (const auto &entry : std::filesystem::directory_iterator(dir, ec)) {
-        if (entry.is_regular_file())
+        std::error_code kind_ec;
+        if (entry.is_regular_file(kind_ec)) {
             entries.push_back(entry.path());
+            continue;
+        }
+        std::string name = entry.path().filename().string();
+        if (name.empty() || name[0] == '.' || !EndsWith(name, ".sql") ||
+            !ParseMigrationFileName(name))
+            continue;
+        std::string what = entry.is_symlink(kind_ec) && !entry.exists(kind_ec)
+                               ? "a broken symbolic link"
+                           : entry.is_directory(kind_ec) ? "a folder"
+                                                         : "not a regular file";
+        unreadable.emplace_back(name, what);
     }
     if (ec)
         throw std::runtime_error("cannot list " + dir.string() + ": " + ec.message());
@@ -464,6 +479,11 @@ MigrationSet LoadMigrationDir(const std::filesystem::path &dir) {
               [](const auto &a, const auto &b) { return a.first < b.first; });
 
     MigrationSet set;
+    std::sort(unreadable.begin(), unreadable.end());
+    for (const auto &[name, what] : unreadable)
+        set.problems.push_back(name + ": is " + what +
+                               ", so keel cannot read it as a migration; make it a file or "
+                               "move it out of the migrations folder");
     std::map<std::string, std::filesystem::path> downs; /* "<version>_<slug>" -> path */
     std::vector<std::pair<ParsedName, std::filesystem::path>> ups;
     for (const auto &[name, path] : named) {

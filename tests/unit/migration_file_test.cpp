@@ -9,6 +9,8 @@
 
 #include <gtest/gtest.h>
 
+#include <sys/stat.h>
+
 #include <fstream>
 #include <unistd.h>
 
@@ -464,4 +466,28 @@ TEST(MigrationEncoding, NulBytesAndBadUtf8AreProblemsTheBomIsDropped) {
     /* the mark is dropped before the checksum too (issue 12) */
     EXPECT_EQ(set.files[0].checksum, keel::client::MigrationChecksum("CREATE TABLE t (a int);\n"));
     std::filesystem::remove_all(dir);
+}
+
+/*
+ * A migration's name on something keel cannot read (a broken symbolic link,
+ * a folder, a FIFO) is a problem naming it, never skipped in silence; a
+ * symbolic link to a file is read through, and other folders are ignored.
+ */
+TEST(MigrationDir, MigrationNamesOnWhatIsNotAFileAreProblems) {
+    TempDir dir;
+    dir.Write("target.txt", "SELECT 1;\n");
+    fs::create_symlink(dir.path / "target.txt", dir.path / "0001_link.sql");
+    fs::create_symlink(dir.path / "nowhere.sql", dir.path / "0002_dangling.sql");
+    fs::create_directory(dir.path / "0003_folder.sql");
+    fs::create_directory(dir.path / "archive");
+    ASSERT_EQ(::mkfifo((dir.path / "0004_fifo.sql").c_str(), 0600), 0);
+    kc::MigrationSet set = kc::LoadMigrationDir(dir.path);
+    ASSERT_EQ(set.files.size(), 1u);
+    EXPECT_EQ(set.files[0].file_name, "0001_link.sql");
+    ASSERT_EQ(set.problems.size(), 3u);
+    EXPECT_EQ(set.problems[0].rfind("0002_dangling.sql: is a broken symbolic link", 0), 0u)
+        << set.problems[0];
+    EXPECT_EQ(set.problems[1].rfind("0003_folder.sql: is a folder", 0), 0u) << set.problems[1];
+    EXPECT_EQ(set.problems[2].rfind("0004_fifo.sql: is not a regular file", 0), 0u)
+        << set.problems[2];
 }
