@@ -36,17 +36,21 @@ void FlushCommit(const Connection &conn, CommitQueue &queue) {
     try {
         conn.Exec("COMMIT");
     } catch (const ServerError &e) {
-        const MigrationFile &file = *queue.file;
-        queue.file = nullptr;
-        queue.failed = &file;
-        if (PQstatus(conn.get()) == CONNECTION_BAD)
-            throw LostConnection(file.file_name, e, true, true, queue.count);
-        if (PQtransactionStatus(conn.get()) != PQTRANS_IDLE)
-            PQclear(PQexec(conn.get(), "ROLLBACK"));
-        throw RecordFailure(conn, file, queue.started, e, 0, std::string(),
-                            "rolled back at its COMMIT and recorded as failed", queue.count);
+        throw queue.CommitFailed(conn, e);
     }
     queue.ReportWaiting();
+}
+
+CommandError CommitQueue::CommitFailed(const Connection &conn, const ServerError &e) {
+    const MigrationFile &done = *file;
+    file = nullptr;
+    failed = &done;
+    if (PQstatus(conn.get()) == CONNECTION_BAD)
+        return LostConnection(done.file_name, e, true, true, count);
+    if (PQtransactionStatus(conn.get()) != PQTRANS_IDLE)
+        PQclear(PQexec(conn.get(), "ROLLBACK"));
+    return RecordFailure(conn, done, started, e, 0, std::string(),
+                         "rolled back at its COMMIT and recorded as failed", count);
 }
 
 namespace {
@@ -60,13 +64,6 @@ const char kAppliedSql[] = "SELECT keel.migration_applied($1::numeric, $2, $3, "
                            "pg_catalog.transaction_timestamp())";
 const char kAppliedTokensSql[] = "SELECT keel.migration_applied($1::numeric, $2, $3, "
                                  "pg_catalog.transaction_timestamp(), $4)";
-
-/* the run's search_path and role, set again at a file's start (MigrateOptions) */
-const char kRestoreSql[] =
-    "SELECT CASE WHEN pg_catalog.current_setting('search_path') OPERATOR(pg_catalog.<>) $1 "
-    "THEN pg_catalog.set_config('search_path', $1, false) END, "
-    "CASE WHEN pg_catalog.current_setting('role') OPERATOR(pg_catalog.<>) $2 "
-    "THEN pg_catalog.set_config('role', $2, false) END";
 
 } // namespace
 
@@ -166,14 +163,15 @@ void ApplyOne(const Connection &conn, const MigrationFile &file, const Script &s
                     features.token_checksums ? kAppliedTokensSql : kAppliedSql;
                 if (queue.file && use_prepared &&
                     !(conn.IsPrepared(kStartedSql) && conn.IsPrepared(applied_sql) &&
-                      (!options.restore_session || conn.IsPrepared(kRestoreSql))))
+                      (!options.restore_session || conn.IsPrepared(kRestoreSessionSql))))
                     FlushCommit(conn, queue);
                 bool commit_first = queue.file != nullptr;
                 if (commit_first)
                     add("COMMIT", {}, -5);
                 add("BEGIN", {}, -1);
                 if (options.restore_session)
-                    add(kRestoreSql, {options.session_search_path, options.session_role}, -7);
+                    add(kRestoreSessionSql, {options.session_search_path, options.session_role},
+                        -7);
                 /* no keel.migration_start() here: keel.migration_applied() validates the
                  * same in the same transaction (KL005 when already applied, which under
                  * the migration lock only a writer that bypasses keel can cause), and a
@@ -190,7 +188,8 @@ void ApplyOne(const Connection &conn, const MigrationFile &file, const Script &s
                     add(script.statements[i].text, {}, static_cast<long>(i));
                 /* the history rows are written as the runner: a file's SET ROLE is undone */
                 if (options.restore_session)
-                    add(kRestoreSql, {options.session_search_path, options.session_role}, -7);
+                    add(kRestoreSessionSql, {options.session_search_path, options.session_role},
+                        -7);
                 /* applied first: 0.2.0 refuses to supersede by a version not applied */
                 if (features.token_checksums)
                     add(applied_sql,
@@ -234,19 +233,8 @@ void ApplyOne(const Connection &conn, const MigrationFile &file, const Script &s
                     started = RunPipeline(conn, steps, 200, on_chunk)[start_step];
                 } catch (const PipelineError &e) {
                     long which = stmt_of[e.step];
-                    if (which == -5) {
-                        /* the previous file's COMMIT failed; this file never started */
-                        const MigrationFile &prev = *queue.file;
-                        queue.file = nullptr;
-                        queue.failed = &prev;
-                        if (PQstatus(conn.get()) == CONNECTION_BAD)
-                            throw LostConnection(prev.file_name, e, true, true, queue.count);
-                        if (PQtransactionStatus(conn.get()) != PQTRANS_IDLE)
-                            PQclear(PQexec(conn.get(), "ROLLBACK"));
-                        throw RecordFailure(conn, prev, queue.started, e, 0, std::string(),
-                                            "rolled back at its COMMIT and recorded as failed",
-                                            queue.count);
-                    }
+                    if (which == -5) /* the previous file's COMMIT; this file never started */
+                        throw queue.CommitFailed(conn, e);
                     if (commit_first) /* results come in order: the COMMIT before succeeded */
                         queue.ReportWaiting();
                     if (use_prepared && (which == -4 || which == -6 || which == -7) &&
@@ -288,8 +276,7 @@ void ApplyOne(const Connection &conn, const MigrationFile &file, const Script &s
                 conn.Exec("BEGIN");
                 conn.Exec("SELECT keel.migration_lock()"); /* to the end of the file */
             }
-            if (options.restore_session)
-                conn.ExecParams(kRestoreSql, {options.session_search_path, options.session_role});
+            RestoreSession(conn, options);
             if (options.lock_timeout_ms > 0)
                 conn.Exec(lock_timeout);
             if (file.directives.allow_destructive_reason) {
@@ -359,8 +346,7 @@ void ApplyOne(const Connection &conn, const MigrationFile &file, const Script &s
                     }
             }
             line = 0;
-            if (options.restore_session) /* the history rows are written as the runner */
-                conn.ExecParams(kRestoreSql, {options.session_search_path, options.session_role});
+            RestoreSession(conn, options); /* the history rows are written as the runner */
             /* applied first: 0.2.0 refuses to supersede by a version not applied */
             if (features.token_checksums)
                 conn.ExecParams(

@@ -332,10 +332,7 @@ std::chrono::steady_clock::duration ApplyStreamed(const Connection &conn, const 
                 conn.Exec("BEGIN");
                 conn.Exec("SELECT keel.migration_lock()"); /* to the end of the file */
             }
-            if (options.restore_session) /* the run's search_path and role (apply.cpp) */
-                conn.ExecParams("SELECT pg_catalog.set_config('search_path', $1, false), "
-                                "pg_catalog.set_config('role', $2, false)",
-                                {options.session_search_path, options.session_role});
+            RestoreSession(conn, options);
             if (options.lock_timeout_ms > 0)
                 conn.Exec(lock_timeout);
             if (file.directives.allow_destructive_reason) {

@@ -236,6 +236,25 @@ bool LockTimedOut(const Connection &conn, const ServerError &e, const MigrateOpt
 }
 
 /* Backoff waits before retry attempt+1: 200 ms, doubling, at most 5 s. */
+const char kRestoreSessionSql[] =
+    "SELECT CASE WHEN pg_catalog.current_setting('search_path') OPERATOR(pg_catalog.<>) $1 "
+    "THEN pg_catalog.set_config('search_path', $1, false) END, "
+    "CASE WHEN pg_catalog.current_setting('role') OPERATOR(pg_catalog.<>) $2 "
+    "THEN pg_catalog.set_config('role', $2, false) END";
+
+void RememberSession(const Connection &conn, MigrateOptions &options) {
+    Result res = conn.Exec("SELECT pg_catalog.current_setting('search_path'), "
+                           "pg_catalog.current_setting('role')");
+    options.restore_session = true;
+    options.session_search_path = PQgetvalue(res.get(), 0, 0);
+    options.session_role = PQgetvalue(res.get(), 0, 1);
+}
+
+void RestoreSession(const Connection &conn, const MigrateOptions &options) {
+    if (options.restore_session)
+        conn.ExecParams(kRestoreSessionSql, {options.session_search_path, options.session_role});
+}
+
 void Say(const MigrateOptions &options, std::ostream &out, const std::string &text) {
     if (options.live)
         options.live->Print(out, text);

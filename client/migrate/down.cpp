@@ -194,10 +194,7 @@ std::chrono::steady_clock::duration RevertOne(const Connection &conn, const Reve
                 conn.Exec("BEGIN");
                 conn.Exec("SELECT keel.migration_lock()"); /* to the end of the file */
             }
-            /* the run's search_path and role, as keel migrate starts each file */
-            conn.ExecParams("SELECT pg_catalog.set_config('search_path', $1, false), "
-                            "pg_catalog.set_config('role', $2, false)",
-                            {retry.session_search_path, retry.session_role});
+            RestoreSession(conn, retry); /* as keel migrate starts each file */
             if (started.empty() || transactional)
                 started = conn.Scalar("SELECT pg_catalog.clock_timestamp()");
             if (options.lock_timeout_ms > 0)
@@ -231,9 +228,7 @@ std::chrono::steady_clock::duration RevertOne(const Connection &conn, const Reve
                     }
             }
             line = 0;
-            conn.ExecParams("SELECT pg_catalog.set_config('search_path', $1, false), "
-                            "pg_catalog.set_config('role', $2, false)",
-                            {retry.session_search_path, retry.session_role});
+            RestoreSession(conn, retry); /* the reverted row is written as the runner */
             conn.ExecParams("SELECT keel.migration_reverted($1::numeric, $2, $3, $4::timestamptz)",
                             {version, down.file_name, down.checksum, started});
             if (transactional) {
@@ -353,13 +348,7 @@ DownSummary Down(const Connection &conn, const std::filesystem::path &dir, std::
     retry.lock_retries = options.lock_retries;
     retry.quiet = options.quiet;
     retry.live = bar.enabled() ? &bar : nullptr;
-    {
-        Result res = conn.Exec("SELECT pg_catalog.current_setting('search_path'), "
-                               "pg_catalog.current_setting('role')");
-        retry.restore_session = true;
-        retry.session_search_path = PQgetvalue(res.get(), 0, 0);
-        retry.session_role = PQgetvalue(res.get(), 0, 1);
-    }
+    RememberSession(conn, retry);
     for (size_t i = 0; i < tasks.size(); ++i) {
         const RevertTask &task = tasks[i];
         bar.File(i + 1, tasks.size(), task.down.file_name);

@@ -174,16 +174,7 @@ MigrateSummary Migrate(const Connection &conn, const std::filesystem::path &dir,
     Progress bar(options.progress, options.quiet, std::cerr, STDERR_FILENO);
     MigrateOptions run = options;
     run.live = bar.enabled() ? &bar : nullptr;
-    /* each file starts from the session as it began (search_path, role), as Flyway restores
-     * them: a file's session-level SET (pg_dump's set_config('search_path', '', false))
-     * would otherwise reach the files after it in this run, and not in the next run */
-    {
-        Result res = conn.Exec("SELECT pg_catalog.current_setting('search_path'), "
-                               "pg_catalog.current_setting('role')");
-        run.restore_session = true;
-        run.session_search_path = PQgetvalue(res.get(), 0, 0);
-        run.session_role = PQgetvalue(res.get(), 0, 1);
-    }
+    RememberSession(conn, run); /* each file starts from it (runner.hpp) */
     MigrateSummary summary;
     std::map<std::string, std::vector<const SupersedeTask *>> retire_by;
     for (const auto &task : report.to_supersede) {

@@ -205,10 +205,8 @@ MigrateSummary Rehearse(const Connection &conn, const Report &report,
         std::map<std::string, Relation> existing = Relations(conn);
         std::map<std::string, HeldLock> held = HeldLocks(conn);
         /* every file starts from the session's search_path and role, as keel migrate runs it */
-        Result session = conn.Exec("SELECT pg_catalog.current_setting('search_path'), "
-                                   "pg_catalog.current_setting('role')");
-        std::string search_path = PQgetvalue(session.get(), 0, 0),
-                    role = PQgetvalue(session.get(), 0, 1);
+        MigrateOptions session;
+        RememberSession(conn, session);
         std::string glass_from; /* the file whose break-glass is still active */
 
         /* add_error records one error: kind "run" (the server's) or "static" (the verdict's) */
@@ -246,9 +244,7 @@ MigrateSummary Rehearse(const Connection &conn, const Report &report,
             const FileVerdicts &fv = verdicts[file->version];
             auto t0 = std::chrono::steady_clock::now();
             size_t errors_before = errors.size();
-            conn.ExecParams("SELECT pg_catalog.set_config('search_path', $1, false), "
-                            "pg_catalog.set_config('role', $2, false)",
-                            {search_path, role});
+            RestoreSession(conn, session);
             conn.Exec("SAVEPOINT keel_rehearsal_file");
             bool glass = false;
             if (file->directives.allow_destructive_reason) {

@@ -160,6 +160,9 @@ struct CommitQueue {
                 std::chrono::steady_clock::duration took);
     /* ReportWaiting: the waiting file's COMMIT succeeded. */
     void ReportWaiting();
+    /* CommitFailed: the waiting file's COMMIT failed with e; the error keel stops with
+     * (LostConnection's, or RecordFailure's after the file is recorded failed). */
+    CommandError CommitFailed(const Connection &conn, const ServerError &e);
 };
 
 /*
@@ -170,6 +173,20 @@ struct CommitQueue {
  * connection gives LostConnection's.
  */
 void FlushCommit(const Connection &conn, CommitQueue &queue);
+
+/*
+ * kRestoreSessionSql sets the session's search_path ($1) and role ($2) again,
+ * each only when it differs (no search-path cache invalidation per file).
+ * RememberSession reads both into options (restore_session on), when a run
+ * begins; RestoreSession runs kRestoreSessionSql with them (nothing when
+ * restore_session is off). Every file of migrate, down and rehearse starts
+ * from them, as Flyway restores them: a file's session-level SET (pg_dump's
+ * set_config('search_path', '', false), a SET ROLE) would otherwise reach
+ * the files after it in this run, and not in the next. ServerError.
+ */
+extern const char kRestoreSessionSql[];
+void RememberSession(const Connection &conn, MigrateOptions &options);
+void RestoreSession(const Connection &conn, const MigrateOptions &options);
 
 /*
  * KeepMigrationLock runs after each statement of a keel:no-transaction file:
