@@ -1591,3 +1591,326 @@ ALTER TABLE keel.migration_history
         CHECK (keel.migration_history_row_ok(version, name, checksum, status, error, error_line,
                                              started_at, finished_at, superseded_by, sqlstate,
                                              reason, token_checksum, revision));
+
+-- Escrow for one hot account (issue 13: "hot throughput at least 0.8x
+-- spread"). A balance row is one writer at a time, and its lock is held
+-- across the commit's WAL flush, so one account's consumptions queue on it.
+-- When a consumption had to wait for that lock, it lends its backend's slot
+-- a small allowance from the balance (keel.credit_escrow); the backend's
+-- next consumptions of that account take from its slot and leave the
+-- balance row alone. Lending moves credits into the balance's used (so the
+-- balance never lends what it does not have) and lent counts them until
+-- the slots give back what they did not use (keel.credit_fold_escrow).
+-- Every other credit function folds the slots first (keel.credit_lock_balance),
+-- a consumption or batch that finds too few credits folds before it refuses,
+-- and slots lend only while no grant is unburned, so grants still burn
+-- first and no refusal is spurious. Available stays exact:
+-- allocated - used - held + the slots' unused allowances.
+--   keel.credit_balances.lent: credits lent to slots since the last fold
+--   keel.credit_ledger kind 'escrow': amount lent to (> 0) or given back by
+--     (< 0) slot escrow_slot, with the balance's figures after it
+--   a 'consumption' with escrow_slot set came from that slot: its
+--     allocated_after and used_after are the slot's allowance and used
+--     after it (cumulative), held_after 0
+ALTER TABLE keel.credit_balances
+    ADD COLUMN lent bigint NOT NULL DEFAULT 0
+        CONSTRAINT credit_balances_lent_check CHECK (lent OPERATOR(pg_catalog.>=) 0);
+ALTER TABLE keel.credit_ledger ADD COLUMN escrow_slot integer;
+
+-- keel.credit_escrow: one row per account, type and slot. allowance is all
+-- the slot was ever lent minus what it gave back; used is all it consumed.
+-- Both only grow, except that a fold sets allowance to used.
+CREATE TABLE keel.credit_escrow (
+    account      uuid NOT NULL,
+    credit_type  text COLLATE "C" NOT NULL,
+    slot         integer NOT NULL CONSTRAINT credit_escrow_slot_check CHECK (slot OPERATOR(pg_catalog.>=) 0),
+    allowance    bigint NOT NULL DEFAULT 0,
+    used         bigint NOT NULL DEFAULT 0,
+    PRIMARY KEY (account, credit_type, slot),
+    CONSTRAINT credit_escrow_used_check
+        CHECK (used OPERATOR(pg_catalog.>=) 0 AND used OPERATOR(pg_catalog.<=) allowance)
+)
+-- a few rows a page, so that backends updating their slots rarely share a
+-- page, and pages are pruned before their update chains grow
+WITH (fillfactor = 10);
+COMMENT ON TABLE keel.credit_escrow IS 'escrow slots of hot accounts: credits lent by the balance, and what each slot consumed of them';
+REVOKE ALL ON keel.credit_escrow FROM PUBLIC;
+SELECT pg_catalog.pg_extension_config_dump('keel.credit_escrow', '');
+
+-- keel.credit_fold_escrow(account, credit_type) -> bigint: gives every
+-- slot's unused allowance back to the balance (one 'escrow' ledger row per
+-- slot, amount < 0) and returns how many credits came back. Locks the
+-- balance row, then the slots in slot order: the one lock order of escrow,
+-- so a fold waits only for consumptions in flight on a slot. 0 when the
+-- balance has nothing lent or no row.
+CREATE FUNCTION keel.credit_fold_escrow(account uuid, credit_type text)
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $fold$
+DECLARE
+    b keel.credit_balances;
+    s record;
+    total bigint := 0;
+BEGIN
+    SELECT * INTO b FROM keel.credit_balances x
+     WHERE x.account OPERATOR(pg_catalog.=) credit_fold_escrow.account
+       AND x.credit_type OPERATOR(pg_catalog.=) credit_fold_escrow.credit_type FOR UPDATE;
+    IF NOT FOUND OR b.lent OPERATOR(pg_catalog.=) 0 THEN
+        RETURN 0;
+    END IF;
+    FOR s IN SELECT e.slot, e.allowance OPERATOR(pg_catalog.-) e.used AS unused FROM keel.credit_escrow e
+              WHERE e.account OPERATOR(pg_catalog.=) credit_fold_escrow.account
+                AND e.credit_type OPERATOR(pg_catalog.=) credit_fold_escrow.credit_type
+                AND e.allowance OPERATOR(pg_catalog.>) e.used
+              ORDER BY e.slot FOR UPDATE LOOP
+        UPDATE keel.credit_escrow e SET allowance = e.used
+         WHERE e.account OPERATOR(pg_catalog.=) credit_fold_escrow.account
+           AND e.credit_type OPERATOR(pg_catalog.=) credit_fold_escrow.credit_type
+           AND e.slot OPERATOR(pg_catalog.=) s.slot;
+        UPDATE keel.credit_balances x SET used = x.used OPERATOR(pg_catalog.-) s.unused
+         WHERE x.account OPERATOR(pg_catalog.=) credit_fold_escrow.account
+           AND x.credit_type OPERATOR(pg_catalog.=) credit_fold_escrow.credit_type
+        RETURNING * INTO b;
+        INSERT INTO keel.credit_ledger (account, credit_type, kind, amount, allocated_after, used_after, held_after,
+                                        escrow_slot, description, actor)
+        VALUES (account, credit_type, 'escrow', OPERATOR(pg_catalog.-) s.unused, b.allocated, b.used, b.held, s.slot,
+                pg_catalog.format('Escrow slot %s gave back %s unused credits', s.slot, s.unused), keel.credit_actor());
+        total := total OPERATOR(pg_catalog.+) s.unused;
+    END LOOP;
+    UPDATE keel.credit_balances x SET lent = 0
+     WHERE x.account OPERATOR(pg_catalog.=) credit_fold_escrow.account
+       AND x.credit_type OPERATOR(pg_catalog.=) credit_fold_escrow.credit_type;
+    RETURN total;
+END
+$fold$;
+REVOKE ALL ON FUNCTION keel.credit_fold_escrow(uuid, text) FROM PUBLIC;
+
+-- keel.credit_lend_escrow(account, credit_type, slot, amount) -> boolean:
+-- lends amount (> 0) credits of the balance to slot (one 'escrow' ledger
+-- row); false, lending nothing, when the balance has fewer available or
+-- an unburned grant (grants burn before the plan's credits, and a slot
+-- holds plan credits only). Locks the balance row, then the slot.
+CREATE FUNCTION keel.credit_lend_escrow(account uuid, credit_type text, slot integer, amount bigint)
+RETURNS boolean
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $lend$
+DECLARE
+    b keel.credit_balances;
+BEGIN
+    SELECT * INTO b FROM keel.credit_balances x
+     WHERE x.account OPERATOR(pg_catalog.=) credit_lend_escrow.account
+       AND x.credit_type OPERATOR(pg_catalog.=) credit_lend_escrow.credit_type FOR UPDATE;
+    IF NOT FOUND OR amount OPERATOR(pg_catalog.<=) 0 OR b.granted OPERATOR(pg_catalog.>) 0
+       OR b.allocated OPERATOR(pg_catalog.-) b.used OPERATOR(pg_catalog.-) b.held OPERATOR(pg_catalog.<) amount THEN
+        RETURN false;
+    END IF;
+    INSERT INTO keel.credit_escrow AS e (account, credit_type, slot, allowance)
+    VALUES (account, credit_type, slot, amount)
+    ON CONFLICT ON CONSTRAINT credit_escrow_pkey DO UPDATE SET allowance = e.allowance OPERATOR(pg_catalog.+) amount;
+    UPDATE keel.credit_balances x
+       SET used = x.used OPERATOR(pg_catalog.+) amount, lent = x.lent OPERATOR(pg_catalog.+) amount
+     WHERE x.account OPERATOR(pg_catalog.=) credit_lend_escrow.account
+       AND x.credit_type OPERATOR(pg_catalog.=) credit_lend_escrow.credit_type
+    RETURNING * INTO b;
+    INSERT INTO keel.credit_ledger (account, credit_type, kind, amount, allocated_after, used_after, held_after,
+                                    escrow_slot, description, actor)
+    VALUES (account, credit_type, 'escrow', amount, b.allocated, b.used, b.held, slot,
+            pg_catalog.format('Lent %s credits to escrow slot %s', amount, slot), keel.credit_actor());
+    RETURN true;
+END
+$lend$;
+REVOKE ALL ON FUNCTION keel.credit_lend_escrow(uuid, text, integer, bigint) FROM PUBLIC;
+
+-- keel.credit_lock_balance(account, credit_type) (0.2.0, escrow): as
+-- before, the balance row locked FOR UPDATE, created empty when missing;
+-- its escrow slots folded back first, so the caller sees every credit.
+CREATE OR REPLACE FUNCTION keel.credit_lock_balance(account uuid, credit_type text)
+RETURNS keel.credit_balances
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $lock$
+DECLARE
+    b keel.credit_balances;
+BEGIN
+    SELECT * INTO b FROM keel.credit_balances x
+     WHERE x.account OPERATOR(pg_catalog.=) credit_lock_balance.account
+       AND x.credit_type OPERATOR(pg_catalog.=) credit_lock_balance.credit_type FOR UPDATE;
+    IF NOT FOUND THEN
+        INSERT INTO keel.credit_balances AS x (account, credit_type) VALUES (account, credit_type)
+        ON CONFLICT ON CONSTRAINT credit_balances_pkey DO NOTHING;
+        SELECT * INTO b FROM keel.credit_balances x
+         WHERE x.account OPERATOR(pg_catalog.=) credit_lock_balance.account
+           AND x.credit_type OPERATOR(pg_catalog.=) credit_lock_balance.credit_type FOR UPDATE;
+    END IF;
+    IF b.lent OPERATOR(pg_catalog.>) 0 THEN
+        PERFORM keel.credit_fold_escrow(account, credit_type);
+        SELECT * INTO b FROM keel.credit_balances x
+         WHERE x.account OPERATOR(pg_catalog.=) credit_lock_balance.account
+           AND x.credit_type OPERATOR(pg_catalog.=) credit_lock_balance.credit_type;
+    END IF;
+    RETURN b;
+END
+$lock$;
+
+-- keel.verify_credits() (0.2.0, escrow): as before, and the escrow slots:
+-- escrow_mismatch (a slot's allowance or used vs. its ledger rows, or
+-- more unused in the slots than the balance lent) and the running totals of
+-- each slot's consumptions.
+CREATE OR REPLACE FUNCTION keel.verify_credits()
+RETURNS TABLE (account uuid, credit_type text, problem text, detail text)
+LANGUAGE sql STABLE PARALLEL RESTRICTED SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+WITH signed AS (
+    SELECT l.id, l.account, l.credit_type, l.kind, l.allocated_after, l.used_after, l.held_after,
+           CASE WHEN l.kind OPERATOR(pg_catalog.=) ANY (ARRAY['allocation', 'grant', 'expiry']) THEN l.amount ELSE 0 END AS d_allocated,
+           CASE WHEN l.kind OPERATOR(pg_catalog.=) 'allocation' THEN l.amount ELSE 0 END AS d_plan,
+           CASE WHEN l.kind OPERATOR(pg_catalog.=) 'consumption' AND l.escrow_slot IS NOT NULL THEN 0
+                WHEN l.kind OPERATOR(pg_catalog.=) ANY (ARRAY['consumption', 'escrow']) THEN l.amount
+                WHEN l.kind OPERATOR(pg_catalog.=) 'refund' THEN OPERATOR(pg_catalog.-) l.amount ELSE 0 END AS d_used,
+           l.kind OPERATOR(pg_catalog.=) 'consumption' AND l.escrow_slot IS NOT NULL AS from_slot, l.escrow_slot,
+           CASE WHEN l.kind OPERATOR(pg_catalog.=) 'escrow' THEN l.amount ELSE 0 END AS d_allowance,
+           CASE WHEN l.kind OPERATOR(pg_catalog.=) 'consumption' AND l.escrow_slot IS NOT NULL THEN l.amount ELSE 0 END AS d_slot_used,
+           CASE l.kind WHEN 'hold' THEN l.amount WHEN 'release' THEN OPERATOR(pg_catalog.-) l.amount ELSE 0 END AS d_held
+      FROM keel.credit_ledger l
+),
+sums AS (
+    SELECT s.account, s.credit_type, pg_catalog.sum(s.d_allocated) AS allocated, pg_catalog.sum(s.d_plan) AS plan_allocated,
+           pg_catalog.sum(s.d_used) AS used, pg_catalog.sum(s.d_held) AS held
+      FROM signed s GROUP BY s.account, s.credit_type
+),
+running AS (
+    SELECT s.id, s.account, s.credit_type, s.allocated_after, s.used_after, s.held_after,
+           pg_catalog.sum(s.d_allocated) OVER w AS allocated_sum, pg_catalog.sum(s.d_used) OVER w AS used_sum,
+           pg_catalog.sum(s.d_held) OVER w AS held_sum
+      FROM signed s WHERE NOT s.from_slot
+    WINDOW w AS (PARTITION BY s.account, s.credit_type ORDER BY s.id)
+),
+slot_running AS (
+    SELECT s.id, s.account, s.credit_type, s.escrow_slot, s.from_slot, s.allocated_after, s.used_after, s.held_after,
+           pg_catalog.sum(s.d_allowance) OVER w AS allowance_sum, pg_catalog.sum(s.d_slot_used) OVER w AS slot_used_sum
+      FROM signed s WHERE s.escrow_slot IS NOT NULL
+    WINDOW w AS (PARTITION BY s.account, s.credit_type, s.escrow_slot ORDER BY s.id)
+),
+slot_sums AS (
+    SELECT s.account, s.credit_type, s.escrow_slot AS slot, pg_catalog.sum(s.d_allowance) AS allowance,
+           pg_catalog.sum(s.d_slot_used) AS used
+      FROM signed s WHERE s.escrow_slot IS NOT NULL GROUP BY s.account, s.credit_type, s.escrow_slot
+),
+slots AS (
+    SELECT COALESCE(e.account, s.account) AS account, COALESCE(e.credit_type, s.credit_type) AS credit_type,
+           COALESCE(e.slot, s.slot) AS slot, COALESCE(e.allowance, 0) AS allowance, COALESCE(e.used, 0) AS used,
+           COALESCE(s.allowance, 0) AS l_allowance, COALESCE(s.used, 0) AS l_used
+      FROM keel.credit_escrow e
+      FULL JOIN slot_sums s ON s.account OPERATOR(pg_catalog.=) e.account AND s.credit_type OPERATOR(pg_catalog.=) e.credit_type
+                           AND s.slot OPERATOR(pg_catalog.=) e.slot
+),
+unused AS (
+    SELECT e.account, e.credit_type, pg_catalog.sum(e.allowance OPERATOR(pg_catalog.-) e.used) AS unused
+      FROM keel.credit_escrow e GROUP BY e.account, e.credit_type
+),
+grants AS (
+    SELECT g.account, g.credit_type, pg_catalog.sum(g.remaining) AS remaining
+      FROM keel.credit_grants g GROUP BY g.account, g.credit_type
+),
+holds AS (
+    SELECT h.account, h.credit_type, pg_catalog.sum(h.amount) AS held
+      FROM keel.credit_holds h WHERE h.state OPERATOR(pg_catalog.=) 'open' GROUP BY h.account, h.credit_type
+),
+bal AS (
+    SELECT b.*, COALESCE(s.allocated, 0) AS l_allocated, COALESCE(s.plan_allocated, 0) AS l_plan,
+           COALESCE(s.used, 0) AS l_used, COALESCE(s.held, 0) AS l_held,
+           COALESCE(g.remaining, 0) AS g_remaining, COALESCE(h.held, 0) AS h_held, COALESCE(u.unused, 0) AS unused
+      FROM keel.credit_balances b
+      LEFT JOIN sums s ON s.account OPERATOR(pg_catalog.=) b.account AND s.credit_type OPERATOR(pg_catalog.=) b.credit_type
+      LEFT JOIN grants g ON g.account OPERATOR(pg_catalog.=) b.account AND g.credit_type OPERATOR(pg_catalog.=) b.credit_type
+      LEFT JOIN holds h ON h.account OPERATOR(pg_catalog.=) b.account AND h.credit_type OPERATOR(pg_catalog.=) b.credit_type
+      LEFT JOIN unused u ON u.account OPERATOR(pg_catalog.=) b.account AND u.credit_type OPERATOR(pg_catalog.=) b.credit_type
+)
+SELECT b.account, b.credit_type, 'allocated_mismatch',
+       format('The balance has %s credits allocated; its ledger allocations, grants and expiries sum to %s.', b.allocated, b.l_allocated)
+  FROM bal b WHERE b.allocated OPERATOR(pg_catalog.<>) b.l_allocated
+UNION ALL
+SELECT b.account, b.credit_type, 'plan_mismatch',
+       format('The balance has %s credits allocated by plan; its ledger allocations sum to %s.', b.plan_allocated, b.l_plan)
+  FROM bal b WHERE b.plan_allocated OPERATOR(pg_catalog.<>) b.l_plan
+UNION ALL
+SELECT b.account, b.credit_type, 'used_mismatch',
+       format('The balance has %s credits used; its ledger consumptions minus refunds, with what it lent to escrow slots, sum to %s.', b.used, b.l_used)
+  FROM bal b WHERE b.used OPERATOR(pg_catalog.<>) b.l_used
+UNION ALL
+SELECT b.account, b.credit_type, 'held_mismatch',
+       format('The balance has %s credits held; its ledger holds minus releases sum to %s and its open holds to %s.',
+              b.held, b.l_held, b.h_held)
+  FROM bal b WHERE b.held OPERATOR(pg_catalog.<>) b.l_held OR b.held OPERATOR(pg_catalog.<>) b.h_held
+UNION ALL
+SELECT b.account, b.credit_type, 'granted_mismatch',
+       format('The balance has %s unburned grant credits; its grants have %s remaining.', b.granted, b.g_remaining)
+  FROM bal b WHERE b.granted OPERATOR(pg_catalog.<>) b.g_remaining
+UNION ALL
+SELECT b.account, b.credit_type, 'over_allocated',
+       format('%s credits are used, %s held and %s granted unburned, but only %s are allocated.', b.used, b.held, b.granted, b.allocated)
+  FROM bal b WHERE b.used OPERATOR(pg_catalog.+) b.held OPERATOR(pg_catalog.>) b.allocated
+            OR b.used OPERATOR(pg_catalog.+) b.granted OPERATOR(pg_catalog.>) b.allocated
+UNION ALL
+SELECT b.account, b.credit_type, 'negative_balance',
+       format('The balance has %s allocated, %s used, %s held and %s granted; none may be negative.', b.allocated, b.used, b.held, b.granted)
+  FROM bal b WHERE b.allocated OPERATOR(pg_catalog.<) 0 OR b.used OPERATOR(pg_catalog.<) 0 OR b.held OPERATOR(pg_catalog.<) 0
+            OR b.granted OPERATOR(pg_catalog.<) 0
+UNION ALL
+SELECT b.account, b.credit_type, 'escrow_mismatch',
+       format('The escrow slots hold %s unused credits, but the balance has %s lent.', b.unused, b.lent)
+  FROM bal b WHERE b.unused OPERATOR(pg_catalog.>) b.lent OR b.unused OPERATOR(pg_catalog.<) 0
+UNION ALL
+SELECT s.account, s.credit_type, 'escrow_mismatch',
+       format('Escrow slot %s has %s credits lent and %s used; its ledger rows sum to %s and %s.',
+              s.slot, s.allowance, s.used, s.l_allowance, s.l_used)
+  FROM slots s WHERE s.allowance OPERATOR(pg_catalog.<>) s.l_allowance OR s.used OPERATOR(pg_catalog.<>) s.l_used
+UNION ALL
+SELECT r.account, r.credit_type, 'running_total_mismatch',
+       format('Ledger entry %s records %s lent and %s used in escrow slot %s; the entries of the slot up to it sum to %s and %s.',
+              r.id, r.allocated_after, r.used_after, r.escrow_slot, r.allowance_sum, r.slot_used_sum)
+  FROM slot_running r
+ WHERE r.from_slot AND (r.allocated_after OPERATOR(pg_catalog.<>) r.allowance_sum
+                        OR r.used_after OPERATOR(pg_catalog.<>) r.slot_used_sum OR r.held_after OPERATOR(pg_catalog.<>) 0)
+UNION ALL
+SELECT s.account, s.credit_type, 'ledger_without_balance',
+       format('The ledger has entries (%s allocated, %s used) but there is no balance row.', s.allocated, s.used)
+  FROM sums s
+ WHERE NOT EXISTS (SELECT FROM keel.credit_balances b
+                    WHERE b.account OPERATOR(pg_catalog.=) s.account AND b.credit_type OPERATOR(pg_catalog.=) s.credit_type)
+UNION ALL
+SELECT r.account, r.credit_type, 'running_total_mismatch',
+       format('Ledger entry %s records %s allocated, %s used and %s held; the entries up to it sum to %s, %s and %s.',
+              r.id, r.allocated_after, r.used_after, r.held_after, r.allocated_sum, r.used_sum, r.held_sum)
+  FROM running r
+ WHERE r.allocated_after OPERATOR(pg_catalog.<>) r.allocated_sum OR r.used_after OPERATOR(pg_catalog.<>) r.used_sum
+    OR r.held_after OPERATOR(pg_catalog.<>) r.held_sum
+UNION ALL
+SELECT s.account, s.credit_type, 'unknown_credit_type',
+       format('Credit type %L has ledger entries but is not in keel.credit_types.', s.credit_type)
+  FROM sums s
+ WHERE NOT EXISTS (SELECT FROM keel.credit_types t WHERE t.credit_type OPERATOR(pg_catalog.=) s.credit_type)
+UNION ALL
+SELECT c.account, c.credit_type, 'over_refunded',
+       format('Consumption %s of %s credits has %s refunded.', c.id, c.amount, pg_catalog.sum(r.amount))
+  FROM keel.credit_ledger c JOIN keel.credit_ledger r ON r.refund_of OPERATOR(pg_catalog.=) c.id
+ WHERE c.kind OPERATOR(pg_catalog.=) 'consumption'
+ GROUP BY c.id, c.account, c.credit_type, c.amount
+HAVING pg_catalog.sum(r.amount) OPERATOR(pg_catalog.>) c.amount
+UNION ALL
+SELECT i.account, i.credit_type, 'idempotency_without_ledger',
+       format('Idempotency key %L (%s) has no matching ledger entry.', i.idempotency_key, i.operation)
+  FROM keel.credit_idempotency i
+ WHERE NOT EXISTS (SELECT FROM keel.credit_ledger l
+                    WHERE l.id OPERATOR(pg_catalog.=) i.ledger_id
+                      AND l.kind OPERATOR(pg_catalog.=) CASE i.operation WHEN 'consume' THEN 'consumption' ELSE i.operation END
+                      AND l.account OPERATOR(pg_catalog.=) i.account
+                      AND l.credit_type OPERATOR(pg_catalog.=) i.credit_type
+                      AND (i.operation OPERATOR(pg_catalog.<>) 'consume' OR l.amount OPERATOR(pg_catalog.=) i.amount)
+                      AND l.idempotency_key OPERATOR(pg_catalog.=) i.idempotency_key)
+$$;
+COMMENT ON FUNCTION keel.verify_credits() IS 'one row per inconsistency between credit balances, grants, holds and the ledger; none when sound; not executable by PUBLIC';
+REVOKE ALL ON FUNCTION keel.verify_credits() FROM PUBLIC;

@@ -2,7 +2,8 @@
  * extension/credits/balance_read.cpp
  *   keel.get_available_credits(account uuid, credit_type text) -> bigint,
  *   0.2.0 (symbol keel_get_available_credits_v2): allocated - used - held
- *   of one balance row, read straight from the primary-key index of
+ *   of one balance row, plus the unused allowance of its escrow slots when
+ *   it lent to them (keel.credit_escrow), read straight from the primary-key index of
  *   keel.credit_balances with the caller's snapshot. No SPI, no executor,
  *   no SECURITY DEFINER: the function reads keel's own tables through the
  *   table and index access methods, which check no table privilege, so
@@ -69,14 +70,15 @@ AttrNumber Column(Relation rel, const char *name) {
  * get_available_credits is called far more often than keel changes. */
 struct BalanceRead {
     bool valid;
-    Oid rel, pkey;
-    AttrNumber allocated, used, held;
+    Oid rel, pkey, escrow, escrow_pkey;
+    AttrNumber allocated, used, held, lent, e_allowance, e_used;
 };
 BalanceRead cached;
 bool read_callback = false;
 
 void ForgetBalanceRead(Datum, Oid relid) {
-    if (relid == InvalidOid || relid == cached.rel || relid == cached.pkey)
+    if (relid == InvalidOid || relid == cached.rel || relid == cached.pkey ||
+        relid == cached.escrow || relid == cached.escrow_pkey)
         cached.valid = false;
 }
 
@@ -94,10 +96,42 @@ const BalanceRead &Balances() {
     b.allocated = Column(rel, "allocated");
     b.used = Column(rel, "used");
     b.held = Column(rel, "held");
+    b.lent = Column(rel, "lent");
     table_close(rel, AccessShareLock);
+    b.escrow = KeelRelation("credit_escrow");
+    b.escrow_pkey = KeelRelation("credit_escrow_pkey");
+    Relation erel = table_open(b.escrow, AccessShareLock);
+    b.e_allowance = Column(erel, "allowance");
+    b.e_used = Column(erel, "used");
+    table_close(erel, AccessShareLock);
     b.valid = true;
     cached = b;
     return cached;
+}
+
+/* EscrowUnused: the unused allowance (credits) of every escrow slot of
+ * (account, credit_type), with the active snapshot. */
+int64 EscrowUnused(const BalanceRead &b, Datum account, Datum credit_type) {
+    Relation rel = table_open(b.escrow, AccessShareLock);
+    Relation idx = index_open(b.escrow_pkey, AccessShareLock);
+    ScanKeyData keys[2];
+    ScanKeyInit(&keys[0], 1, BTEqualStrategyNumber, F_UUID_EQ, account);
+    ScanKeyInit(&keys[1], 2, BTEqualStrategyNumber, F_TEXTEQ, credit_type);
+    keys[1].sk_collation = C_COLLATION_OID;
+    IndexScanDesc scan = index_beginscan(rel, idx, GetActiveSnapshot(), 2, 0);
+    index_rescan(scan, keys, 2, NULL, 0);
+    TupleTableSlot *slot = table_slot_create(rel, NULL);
+    int64 unused = 0;
+    while (index_getnext_slot(scan, ForwardScanDirection, slot)) {
+        bool n1, n2;
+        unused += DatumGetInt64(slot_getattr(slot, b.e_allowance, &n1)) -
+                  DatumGetInt64(slot_getattr(slot, b.e_used, &n2));
+    }
+    ExecDropSingleTupleTableSlot(slot);
+    index_endscan(scan);
+    index_close(idx, NoLock);
+    table_close(rel, NoLock);
+    return unused;
 }
 
 } // namespace
@@ -171,6 +205,10 @@ Datum keel_get_available_credits_v2(PG_FUNCTION_ARGS) {
         int64 used = DatumGetInt64(slot_getattr(slot, b.used, &n2));
         int64 held = DatumGetInt64(slot_getattr(slot, b.held, &n3));
         available = allocated - used - held;
+        /* used counts what the balance lent to escrow slots: add what they did not use,
+         * read with the same snapshot */
+        if (DatumGetInt64(slot_getattr(slot, b.lent, &n3)) > 0)
+            available += EscrowUnused(b, account, credit_type);
     }
     ExecDropSingleTupleTableSlot(slot);
     index_endscan(scan);

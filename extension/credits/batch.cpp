@@ -86,7 +86,7 @@ struct BatchBalance {
 };
 
 SPIPlanPtr plan_types, plan_claim, plan_replay, plan_lock, plan_update, plan_burn, plan_ledger,
-    plan_finish, plan_unclaim;
+    plan_finish, plan_unclaim, plan_fold;
 
 int CompareUuid(Datum a, Datum b) {
     return memcmp(DatumGetUUIDP(a)->data, DatumGetUUIDP(b)->data, UUID_LEN);
@@ -183,6 +183,19 @@ void BurnGrants(void) {
                                      "FROM n WHERE account = $1 AND credit_type = $2",
                                      3, bt);
         run_plan(burn, bv, NULL, false);
+    }
+}
+
+/* FoldEscrow gives back to each balance k with lent[k] what its escrow slots
+ * did not use (keel.credit_fold_escrow), in the order of the arrays. */
+void FoldEscrow(const Datum *acc, const Datum *type, const bool *lent, int n) {
+    for (int k = 0; k < n; k++) {
+        if (!lent[k])
+            continue;
+        Oid ft[2] = {UUIDOID, TEXTOID};
+        Datum fv[2] = {acc[k], type[k]};
+        SPIPlanPtr fold = saved_plan(&plan_fold, "SELECT keel.credit_fold_escrow($1, $2)", 2, ft);
+        run_plan(fold, fv, NULL, false);
     }
 }
 
@@ -431,21 +444,40 @@ Datum keel_consume_credits_batch(PG_FUNCTION_ARGS) {
     g_balances = NULL;
     /* the fast path (consume_direct.cpp): the rows locked one by one in this order */
     keel::DirectWrite *direct = nl > 0 ? keel::DirectBegin(nl) : NULL;
+    /* a balance that lent credits to escrow slots gets them back first (the rows
+     * stay locked, in the same order), so that every item sees all its credits */
+    bool *lent = (bool *)palloc0(sizeof(bool) * (nl + 1));
     if (direct != NULL) {
         g_balances = (BatchBalance *)palloc0(sizeof(BatchBalance) * (nl + 1));
-        for (int k = 0; k < nl; k++) {
-            keel::DirectBalance got;
-            if (!keel::DirectLock(direct, l_acc[k], l_type[k], &got))
-                continue;
-            BatchBalance *bal = &g_balances[g_nbalances++];
-            bal->account = l_acc[k];
-            bal->type_datum = l_type[k];
-            bal->type = TextDatumGetCString(l_type[k]);
-            bal->allocated = got.allocated;
-            bal->used = got.used;
-            bal->held = got.held;
-            bal->granted = got.granted;
-            bal->handle = got.handle;
+        for (int pass = 0; pass < 2; pass++) {
+            bool any_lent = false;
+            for (int k = 0; k < nl; k++) {
+                keel::DirectBalance got;
+                if (!keel::DirectLock(direct, l_acc[k], l_type[k], &got))
+                    continue;
+                if (got.lent > 0)
+                    any_lent = lent[k] = true;
+                BatchBalance *bal = &g_balances[g_nbalances++];
+                bal->account = l_acc[k];
+                bal->type_datum = l_type[k];
+                bal->type = TextDatumGetCString(l_type[k]);
+                bal->allocated = got.allocated;
+                bal->used = got.used;
+                bal->held = got.held;
+                bal->granted = got.granted;
+                bal->handle = got.handle;
+            }
+            if (!any_lent)
+                break;
+            if (pass == 1)
+                elog(ERROR, "keel: escrow slots of a locked balance lent again");
+            /* nothing written yet: end, fold (the rows stay locked), lock them again */
+            keel::DirectEnd(direct);
+            FoldEscrow(l_acc, l_type, lent, nl);
+            direct = keel::DirectBegin(nl);
+            if (direct == NULL)
+                elog(ERROR, "keel: the credit tables changed during keel.consume_credits_batch()");
+            g_nbalances = 0;
         }
     } else if (nl > 0) {
         Oid lt[2] = {UUIDARRAYOID, TEXTARRAYOID};
@@ -455,12 +487,29 @@ Datum keel_consume_credits_batch(PG_FUNCTION_ARGS) {
             saved_plan(&plan_lock,
                        /* one primary-key probe per pair, locked in the (sorted) input order,
                         * whatever the size of keel.credit_balances */
-                       "SELECT b.account, b.credit_type, b.allocated, b.used, b.held, b.granted "
-                       "FROM unnest($1, $2) WITH ORDINALITY AS u(a, t, o) CROSS JOIN LATERAL "
-                       "(SELECT x.* FROM keel.credit_balances x WHERE x.account = u.a "
+                       "SELECT b.account, b.credit_type, b.allocated, b.used, b.held, b.granted, "
+                       "b.lent > 0 FROM unnest($1, $2) WITH ORDINALITY AS u(a, t, o) CROSS JOIN "
+                       "LATERAL (SELECT x.* FROM keel.credit_balances x WHERE x.account = u.a "
                        "AND x.credit_type = u.t FOR UPDATE) b ORDER BY u.o",
                        2, lt);
         run_plan(lock, lv, NULL, false);
+        bool any_lent = false;
+        for (uint64 b = 0; b < SPI_processed; b++) {
+            bool isnull;
+            if (DatumGetBool(
+                    SPI_getbinval(SPI_tuptable->vals[b], SPI_tuptable->tupdesc, 7, &isnull))) {
+                Datum acc = SPI_getbinval(SPI_tuptable->vals[b], SPI_tuptable->tupdesc, 1, &isnull);
+                for (int k = 0; k < nl; k++)
+                    if (CompareUuid(l_acc[k], acc) == 0 &&
+                        strcmp(TextDatumGetCString(l_type[k]),
+                               SPI_getvalue(SPI_tuptable->vals[b], SPI_tuptable->tupdesc, 2)) == 0)
+                        any_lent = lent[k] = true;
+            }
+        }
+        if (any_lent) {
+            FoldEscrow(l_acc, l_type, lent, nl);
+            run_plan(lock, lv, NULL, false);
+        }
         g_nbalances = (int)SPI_processed;
         g_balances = (BatchBalance *)palloc0(sizeof(BatchBalance) * (g_nbalances + 1));
         for (int b = 0; b < g_nbalances; b++) {

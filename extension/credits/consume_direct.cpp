@@ -43,6 +43,7 @@ extern "C" {
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
 #include "parser/parse_relation.h"
+#include "storage/backendid.h"
 #include "storage/lmgr.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
@@ -52,6 +53,7 @@ extern "C" {
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
+#include "utils/uuid.h"
 }
 
 #include "credits/consume_direct.hpp"
@@ -64,16 +66,18 @@ namespace {
  * forgotten on any relcache invalidation of them (ALTER, DROP EXTENSION). */
 struct Shape {
     bool valid;
-    Oid balances, balances_pkey, ledger, ledger_seq;
-    AttrNumber b_account, b_type, b_allocated, b_used, b_held, b_granted;
+    Oid balances, balances_pkey, ledger, ledger_seq, escrow, escrow_pkey;
+    AttrNumber b_account, b_type, b_allocated, b_used, b_held, b_granted, b_lent;
     int b_natts;
     AttrNumber l_id, l_account, l_type, l_kind, l_amount, l_allocated_after, l_used_after,
-        l_held_after, l_description, l_key, l_actor, l_recorded_at;
+        l_held_after, l_description, l_key, l_actor, l_recorded_at, l_escrow_slot;
     int l_natts;
+    AttrNumber e_allowance, e_used;
+    int e_natts;
     /* the CHECK constraints of each table as node trees, in the relcache's order:
      * ExecRelCheck would read them back from text (stringToNode) for every call */
-    Node **b_checks, **l_checks;
-    int b_nchecks, l_nchecks;
+    Node **b_checks, **l_checks, **e_checks;
+    int b_nchecks, l_nchecks, e_nchecks;
 };
 
 Shape shape;
@@ -82,7 +86,7 @@ MemoryContext shape_cxt = NULL; /* the check trees; reset when the shape is load
 
 void ForgetShape(Datum, Oid relid) {
     if (relid == InvalidOid || relid == shape.balances || relid == shape.ledger ||
-        relid == shape.balances_pkey)
+        relid == shape.balances_pkey || relid == shape.escrow || relid == shape.escrow_pkey)
         shape.valid = false;
 }
 
@@ -143,7 +147,10 @@ bool LoadShape(void) {
     s.balances = get_relname_relid("credit_balances", nsp);
     s.balances_pkey = get_relname_relid("credit_balances_pkey", nsp);
     s.ledger = get_relname_relid("credit_ledger", nsp);
-    if (!OidIsValid(s.balances) || !OidIsValid(s.balances_pkey) || !OidIsValid(s.ledger))
+    s.escrow = get_relname_relid("credit_escrow", nsp);
+    s.escrow_pkey = get_relname_relid("credit_escrow_pkey", nsp);
+    if (!OidIsValid(s.balances) || !OidIsValid(s.balances_pkey) || !OidIsValid(s.ledger) ||
+        !OidIsValid(s.escrow) || !OidIsValid(s.escrow_pkey))
         return false;
     Relation b = table_open(s.balances, AccessShareLock);
     s.b_account = Att(b, "account");
@@ -152,6 +159,7 @@ bool LoadShape(void) {
     s.b_used = Att(b, "used");
     s.b_held = Att(b, "held");
     s.b_granted = Att(b, "granted");
+    s.b_lent = Att(b, "lent");
     s.b_natts = RelationGetNumberOfAttributes(b);
     s.b_checks = ReadChecks(b, &s.b_nchecks);
     table_close(b, NoLock);
@@ -168,13 +176,24 @@ bool LoadShape(void) {
     s.l_key = Att(l, "idempotency_key");
     s.l_actor = Att(l, "actor");
     s.l_recorded_at = Att(l, "recorded_at");
+    s.l_escrow_slot = Att(l, "escrow_slot");
     s.l_natts = RelationGetNumberOfAttributes(l);
     s.l_checks = ReadChecks(l, &s.l_nchecks);
     table_close(l, NoLock);
-    /* the 0.2.0 shapes this file writes: 7 balance columns, 17 ledger columns; any other
-     * column would miss its default here, so anything else goes through SQL */
-    if (s.b_natts != 7 || s.l_natts != 17 || !s.b_held || !s.b_granted || !s.l_id ||
-        !s.l_held_after || !s.l_recorded_at || !s.l_actor)
+    Relation e = table_open(s.escrow, AccessShareLock);
+    s.e_allowance = Att(e, "allowance");
+    s.e_used = Att(e, "used");
+    s.e_natts = RelationGetNumberOfAttributes(e);
+    s.e_checks = ReadChecks(e, &s.e_nchecks);
+    bool e_triggers = e->trigdesc != NULL;
+    table_close(e, NoLock);
+    /* the 0.2.0 shapes this file writes: 8 balance columns, 18 ledger columns, 5
+     * escrow columns (account, credit_type, slot first, its key); any other column
+     * would miss its default here, so anything else goes through SQL. The escrow
+     * rows are updated without triggers, so a trigger on them does too. */
+    if (s.b_natts != 8 || s.l_natts != 18 || s.e_natts != 5 || !s.b_held || !s.b_granted ||
+        !s.b_lent || !s.l_id || !s.l_held_after || !s.l_recorded_at || !s.l_actor ||
+        !s.l_escrow_slot || s.e_allowance != 4 || s.e_used != 5 || e_triggers)
         return false;
     s.ledger_seq = getIdentitySequence(s.ledger, s.l_id, true);
     if (!OidIsValid(s.ledger_seq))
@@ -191,8 +210,12 @@ bool LoadShape(void) {
  * EvalPlanQual relies on), waiting for a transaction that holds it. A
  * dirty-snapshot index scan (RelationFindReplTupleByIndex) is not enough
  * under concurrent updates: it can miss the new index entry of a non-HOT
- * update and see no row at all. false: no such row (or it was deleted). */
-bool FindAndLock(Relation rel, Relation idx, Datum account, Datum type, TupleTableSlot *slot) {
+ * update and see no row at all. false: no such row (or it was deleted).
+ * contended (may be NULL): set when another transaction held the row, and
+ * this call then waited for it. */
+bool FindAndLock(Relation rel, Relation idx, Datum account, Datum type, TupleTableSlot *slot,
+                 bool *contended) {
+    LockWaitPolicy policy = contended != NULL ? LockWaitSkip : LockWaitBlock;
     ScanKeyData keys[2];
     ScanKeyInit(&keys[0], 1, BTEqualStrategyNumber, F_UUID_EQ, account);
     ScanKeyInit(&keys[1], 2, BTEqualStrategyNumber, F_TEXTEQ, type);
@@ -211,11 +234,16 @@ bool FindAndLock(Relation rel, Relation idx, Datum account, Datum type, TupleTab
         TM_FailureData tmfd;
         TM_Result res = table_tuple_lock(rel, &slot->tts_tid, snap, slot,
                                          GetCurrentCommandId(false), LockTupleNoKeyExclusive,
-                                         LockWaitBlock, TUPLE_LOCK_FLAG_FIND_LAST_VERSION, &tmfd);
+                                         policy, TUPLE_LOCK_FLAG_FIND_LAST_VERSION, &tmfd);
         UnregisterSnapshot(snap);
         switch (res) {
         case TM_Ok:
             return true;
+        case TM_WouldBlock:
+            /* another transaction holds the row: say so, then wait for it */
+            *contended = true;
+            policy = LockWaitBlock;
+            continue;
         case TM_Deleted:
             return false; /* deleted since: an UPDATE would touch no row either */
         case TM_Updated:
@@ -233,8 +261,9 @@ namespace keel {
 
 struct DirectWrite {
     Relation brel, lrel, bidx;
+    Relation erel, eidx; /* keel.credit_escrow, opened when a slot is used */
     EState *estate;
-    ResultRelInfo *binfo, *linfo;
+    ResultRelInfo *binfo, *linfo, *einfo;
     TupleTableSlot *new_slot, *ledger_slot;
     Datum consumption;       /* the kind, as text */
     TupleTableSlot **locked; /* the locked balance rows, by handle */
@@ -254,16 +283,16 @@ DirectWrite *DirectBegin(int max_rows) {
     w->lrel = table_open(shape.ledger, RowExclusiveLock);
     w->bidx = index_open(shape.balances_pkey, RowExclusiveLock);
     w->estate = CreateExecutorState();
-    RangeTblEntry *rtes[2];
-    Relation rels[2] = {w->brel, w->lrel};
-    for (int i = 0; i < 2; i++) {
+    RangeTblEntry *rtes[3];
+    Oid relids[3] = {shape.balances, shape.ledger, shape.escrow};
+    for (int i = 0; i < 3; i++) {
         rtes[i] = makeNode(RangeTblEntry);
         rtes[i]->rtekind = RTE_RELATION;
-        rtes[i]->relid = RelationGetRelid(rels[i]);
-        rtes[i]->relkind = rels[i]->rd_rel->relkind;
+        rtes[i]->relid = relids[i];
+        rtes[i]->relkind = RELKIND_RELATION;
         rtes[i]->rellockmode = RowExclusiveLock;
     }
-    ExecInitRangeTable(w->estate, list_make2(rtes[0], rtes[1]));
+    ExecInitRangeTable(w->estate, list_make3(rtes[0], rtes[1], rtes[2]));
     w->estate->es_output_cid = GetCurrentCommandId(true);
     w->estate->es_snapshot = GetActiveSnapshot();
     w->binfo = makeNode(ResultRelInfo);
@@ -283,11 +312,24 @@ DirectWrite *DirectBegin(int max_rows) {
     return w;
 }
 
-bool DirectLock(DirectWrite *w, Datum account, Datum credit_type, DirectBalance *out) {
+/* OpenEscrow opens keel.credit_escrow for w (once). */
+static void OpenEscrow(DirectWrite *w) {
+    if (w->erel != NULL)
+        return;
+    w->erel = table_open(shape.escrow, RowExclusiveLock);
+    w->eidx = index_open(shape.escrow_pkey, RowExclusiveLock);
+    w->einfo = makeNode(ResultRelInfo);
+    InitResultRelInfo(w->einfo, w->erel, 3, NULL, 0);
+    PrepareChecks(w->einfo, w->estate, shape.e_checks, shape.e_nchecks);
+    ExecOpenIndices(w->einfo, false);
+}
+
+static bool LockBalance(DirectWrite *w, Datum account, Datum credit_type, DirectBalance *out,
+                        bool *contended) {
     if (w->nlocked >= w->maxlocked)
         elog(ERROR, "keel: more balance rows locked than announced (%d)", w->maxlocked);
     TupleTableSlot *slot = table_slot_create(w->brel, &w->estate->es_tupleTable);
-    if (!FindAndLock(w->brel, w->bidx, account, credit_type, slot))
+    if (!FindAndLock(w->brel, w->bidx, account, credit_type, slot, contended))
         return false;
     slot_getallattrs(slot);
     out->handle = w->nlocked;
@@ -295,8 +337,13 @@ bool DirectLock(DirectWrite *w, Datum account, Datum credit_type, DirectBalance 
     out->used = DatumGetInt64(slot->tts_values[shape.b_used - 1]);
     out->held = DatumGetInt64(slot->tts_values[shape.b_held - 1]);
     out->granted = DatumGetInt64(slot->tts_values[shape.b_granted - 1]);
+    out->lent = DatumGetInt64(slot->tts_values[shape.b_lent - 1]);
     w->locked[w->nlocked++] = slot;
     return true;
+}
+
+bool DirectLock(DirectWrite *w, Datum account, Datum credit_type, DirectBalance *out) {
+    return LockBalance(w, account, credit_type, out, NULL);
 }
 
 void DirectSetUsed(DirectWrite *w, int handle, int64 used) {
@@ -313,7 +360,7 @@ void DirectSetUsed(DirectWrite *w, int handle, int64 used) {
 
 int64 DirectLedger(DirectWrite *w, Datum account, Datum credit_type, int64 amount,
                    int64 allocated_after, int64 used_after, int64 held_after, Datum description,
-                   Datum key, bool key_null, Datum actor) {
+                   Datum key, bool key_null, Datum actor, int escrow_slot) {
     TupleTableSlot *lslot = w->ledger_slot;
     ExecClearTuple(lslot);
     for (int i = 0; i < shape.l_natts; i++)
@@ -337,6 +384,8 @@ int64 DirectLedger(DirectWrite *w, Datum account, Datum credit_type, int64 amoun
         SET(shape.l_key, key);
     SET(shape.l_actor, actor);
     SET(shape.l_recorded_at, TimestampTzGetDatum(GetCurrentTransactionStartTimestamp()));
+    if (escrow_slot >= 0)
+        SET(shape.l_escrow_slot, Int32GetDatum(escrow_slot));
 #undef SET
     ExecStoreVirtualTuple(lslot);
     ExecSimpleRelationInsert(w->linfo, w->estate, lslot);
@@ -346,10 +395,18 @@ int64 DirectLedger(DirectWrite *w, Datum account, Datum credit_type, int64 amoun
 
 void DirectEnd(DirectWrite *w) {
     AfterTriggerEndQuery(w->estate);
+    /* the relations the AFTER triggers opened (ExecGetTriggerResultRel): the foreign
+     * key check of a balance row this transaction wrote before, for one */
+    ExecCloseResultRelations(w->estate);
     /* later commands of this transaction (the grant burns, the next call) see the rows */
     CommandCounterIncrement();
     ExecCloseIndices(w->binfo);
     ExecCloseIndices(w->linfo);
+    if (w->erel != NULL) {
+        ExecCloseIndices(w->einfo);
+        index_close(w->eidx, NoLock);
+        table_close(w->erel, NoLock);
+    }
     ExecResetTupleTable(w->estate->es_tupleTable, false);
     FreeExecutorState(w->estate);
     index_close(w->bidx, NoLock);
@@ -357,23 +414,227 @@ void DirectEnd(DirectWrite *w) {
     table_close(w->brel, NoLock);
 }
 
+/*
+ * Escrow (keel.credit_escrow; the design is in sql/keel--0.2.0.sql at the
+ * table). Each backend has one slot per account and type, slot
+ * MyBackendId % kEscrowSlots, so backends rarely share one.
+ *
+ * The lock order is the balance row, then slots in slot order (folds and
+ * lends take them so). A consumption from a slot never waits while it holds
+ * a lock of this call: it reads its slot without a lock, and updates that
+ * very version only if it still holds enough (an optimistic update: when a
+ * fold or a lend changed the slot meanwhile, the update fails and leaves no
+ * lock, and the slot is read again). So no wait of escrow closes a cycle
+ * within one call. A transaction that consumes twice from the same hot
+ * account while a fold of it runs can deadlock (40P01, found by
+ * PostgreSQL's deadlock detector): the first call holds the slot, the
+ * second waits for the balance row that the fold holds.
+ */
+const int kEscrowSlots = 32;
+/* a lend lasts this many consumptions of the same amount, and takes at most
+ * 1 / (2 * kEscrowSlots) of what the balance has free */
+const int64 kLendCalls = 128;
+
+int MySlot(void) {
+    return (int)(MyBackendId % kEscrowSlots);
+}
+
+/* The (account, credit_type) pairs this backend lent its slot to, newest
+ * first; a hint only (a fold elsewhere may have emptied the slot). */
+struct EscrowHint {
+    pg_uuid_t account;
+    char type[64];
+    bool valid;
+};
+EscrowHint hints[8];
+int next_hint = 0;
+
+static int FindHint(Datum account, Datum credit_type) {
+    text *t = DatumGetTextPP(credit_type);
+    int len = VARSIZE_ANY_EXHDR(t);
+    if (len >= (int)sizeof(hints[0].type))
+        return -1;
+    for (int i = 0; i < (int)lengthof(hints); i++)
+        if (hints[i].valid && memcmp(&hints[i].account, DatumGetUUIDP(account), UUID_LEN) == 0 &&
+            (int)strlen(hints[i].type) == len && memcmp(hints[i].type, VARDATA_ANY(t), len) == 0)
+            return i;
+    return -1;
+}
+
+void EscrowRemember(Datum account, Datum credit_type) {
+    if (FindHint(account, credit_type) >= 0)
+        return;
+    text *t = DatumGetTextPP(credit_type);
+    int len = VARSIZE_ANY_EXHDR(t);
+    if (len >= (int)sizeof(hints[0].type))
+        return;
+    EscrowHint *h = &hints[next_hint];
+    next_hint = (next_hint + 1) % (int)lengthof(hints);
+    memcpy(&h->account, DatumGetUUIDP(account), UUID_LEN);
+    memcpy(h->type, VARDATA_ANY(t), len);
+    h->type[len] = '\0';
+    h->valid = true;
+}
+
+/* SumUnused: the unused allowance (credits) of every slot of (account,
+ * type), as of snap. */
+static int64 SumUnused(DirectWrite *w, Datum account, Datum credit_type, Snapshot snap) {
+    ScanKeyData keys[2];
+    ScanKeyInit(&keys[0], 1, BTEqualStrategyNumber, F_UUID_EQ, account);
+    ScanKeyInit(&keys[1], 2, BTEqualStrategyNumber, F_TEXTEQ, credit_type);
+    keys[1].sk_collation = C_COLLATION_OID;
+    TupleTableSlot *slot = table_slot_create(w->erel, &w->estate->es_tupleTable);
+    IndexScanDesc scan = index_beginscan(w->erel, w->eidx, snap, 2, 0);
+    index_rescan(scan, keys, 2, NULL, 0);
+    int64 unused = 0;
+    while (index_getnext_slot(scan, ForwardScanDirection, slot)) {
+        slot_getallattrs(slot);
+        unused += DatumGetInt64(slot->tts_values[shape.e_allowance - 1]) -
+                  DatumGetInt64(slot->tts_values[shape.e_used - 1]);
+    }
+    index_endscan(scan);
+    return unused;
+}
+
+/* BalanceFree: allocated - used - held of the balance row as of snap (0 when
+ * there is none). */
+static int64 BalanceFree(DirectWrite *w, Datum account, Datum credit_type, Snapshot snap) {
+    ScanKeyData keys[2];
+    ScanKeyInit(&keys[0], 1, BTEqualStrategyNumber, F_UUID_EQ, account);
+    ScanKeyInit(&keys[1], 2, BTEqualStrategyNumber, F_TEXTEQ, credit_type);
+    keys[1].sk_collation = C_COLLATION_OID;
+    TupleTableSlot *slot = table_slot_create(w->brel, &w->estate->es_tupleTable);
+    IndexScanDesc scan = index_beginscan(w->brel, w->bidx, snap, 2, 0);
+    index_rescan(scan, keys, 2, NULL, 0);
+    int64 free_credits = 0;
+    if (index_getnext_slot(scan, ForwardScanDirection, slot)) {
+        slot_getallattrs(slot);
+        free_credits = DatumGetInt64(slot->tts_values[shape.b_allocated - 1]) -
+                       DatumGetInt64(slot->tts_values[shape.b_used - 1]) -
+                       DatumGetInt64(slot->tts_values[shape.b_held - 1]);
+    }
+    index_endscan(scan);
+    return free_credits;
+}
+
+/*
+ * SlotConsume takes amount credits from this backend's slot of (account,
+ * type): kDone with the ledger row written, or kNotHere (no slot, or too
+ * little in it) having changed and locked nothing.
+ */
+static ConsumeOutcome SlotConsume(DirectWrite *w, Datum account, Datum credit_type, int64 amount,
+                                  Datum description, Datum key, bool key_null, Datum actor,
+                                  ConsumeResult *out) {
+    OpenEscrow(w);
+    int slot_no = MySlot();
+    ScanKeyData keys[3];
+    ScanKeyInit(&keys[0], 1, BTEqualStrategyNumber, F_UUID_EQ, account);
+    ScanKeyInit(&keys[1], 2, BTEqualStrategyNumber, F_TEXTEQ, credit_type);
+    keys[1].sk_collation = C_COLLATION_OID;
+    ScanKeyInit(&keys[2], 3, BTEqualStrategyNumber, F_INT4EQ, Int32GetDatum(slot_no));
+    TupleTableSlot *old_slot = table_slot_create(w->erel, &w->estate->es_tupleTable);
+    TupleTableSlot *new_slot = table_slot_create(w->erel, &w->estate->es_tupleTable);
+    int natts = shape.e_natts;
+    for (;;) {
+        CHECK_FOR_INTERRUPTS();
+        Snapshot snap = RegisterSnapshot(GetLatestSnapshot());
+        IndexScanDesc scan = index_beginscan(w->erel, w->eidx, snap, 3, 0);
+        index_rescan(scan, keys, 3, NULL, 0);
+        bool found = index_getnext_slot(scan, ForwardScanDirection, old_slot);
+        index_endscan(scan);
+        if (!found) {
+            UnregisterSnapshot(snap);
+            return kNotHere;
+        }
+        slot_getallattrs(old_slot);
+        int64 allowance = DatumGetInt64(old_slot->tts_values[shape.e_allowance - 1]);
+        int64 used = DatumGetInt64(old_slot->tts_values[shape.e_used - 1]);
+        if (allowance - used < amount) {
+            UnregisterSnapshot(snap);
+            return kNotHere;
+        }
+        ExecClearTuple(new_slot);
+        memcpy(new_slot->tts_values, old_slot->tts_values, sizeof(Datum) * natts);
+        memcpy(new_slot->tts_isnull, old_slot->tts_isnull, sizeof(bool) * natts);
+        new_slot->tts_values[shape.e_used - 1] = Int64GetDatum(used + amount);
+        ExecStoreVirtualTuple(new_slot);
+        ExecConstraints(w->einfo, new_slot, w->estate);
+        TM_FailureData tmfd;
+        LockTupleMode lockmode;
+        bool update_indexes;
+        /* updates exactly the version read above, or fails without a lock */
+        TM_Result res =
+            table_tuple_update(w->erel, &old_slot->tts_tid, new_slot, w->estate->es_output_cid,
+                               snap, InvalidSnapshot, true, &tmfd, &lockmode, &update_indexes);
+        if (res == TM_Updated || res == TM_Deleted) {
+            UnregisterSnapshot(snap);
+            ResetPerTupleExprContext(w->estate);
+            continue; /* a fold or a lend got there first: read the slot again */
+        }
+        if (res != TM_Ok)
+            elog(ERROR, "keel: unexpected result %d updating a row of keel.credit_escrow",
+                 (int)res);
+        if (update_indexes)
+            ExecInsertIndexTuples(w->einfo, new_slot, w->estate, true, false, NULL, NIL);
+        ResetPerTupleExprContext(w->estate);
+        /* what remains: the balance and every slot as of snap, less this call */
+        out->remaining = BalanceFree(w, account, credit_type, snap) +
+                         SumUnused(w, account, credit_type, snap) - amount;
+        UnregisterSnapshot(snap);
+        out->ledger_id = DirectLedger(w, account, credit_type, amount, allowance, used + amount, 0,
+                                      description, key, key_null, actor, slot_no);
+        out->from_slot = true;
+        out->slot = slot_no;
+        return kDone;
+    }
+}
+
 ConsumeOutcome ConsumeDirect(Datum account, Datum credit_type, int64 amount, Datum description,
                              Datum key, bool key_null, Datum actor, ConsumeResult *out) {
     DirectWrite *w = DirectBegin(1);
     if (w == NULL)
         return kNotHere;
+    memset(out, 0, sizeof *out);
+    /* this backend lent its slot for this account: try it first */
+    int hint = FindHint(account, credit_type);
+    bool hot = hint >= 0; /* this backend lent its slot before, and the slot ran out */
+    if (hint >= 0) {
+        if (SlotConsume(w, account, credit_type, amount, description, key, key_null, actor, out) ==
+            kDone) {
+            DirectEnd(w);
+            return kDone;
+        }
+        hints[hint].valid = false;
+    }
     DirectBalance b;
+    bool contended = false;
     ConsumeOutcome outcome = kInsufficient;
     /* allocated - used - held >= amount, without overflow: used + held <= allocated */
-    if (DirectLock(w, account, credit_type, &b) && b.allocated - b.used - b.held >= amount) {
-        DirectSetUsed(w, b.handle, b.used + amount);
-        out->ledger_id = DirectLedger(w, account, credit_type, amount, b.allocated, b.used + amount,
-                                      b.held, description, key, key_null, actor);
-        out->allocated = b.allocated;
-        out->used = b.used + amount;
-        out->held = b.held;
-        out->granted = b.granted;
-        outcome = kDone;
+    if (LockBalance(w, account, credit_type, &b, &contended)) {
+        if (b.allocated - b.used - b.held >= amount) {
+            DirectSetUsed(w, b.handle, b.used + amount);
+            out->ledger_id =
+                DirectLedger(w, account, credit_type, amount, b.allocated, b.used + amount, b.held,
+                             description, key, key_null, actor);
+            out->allocated = b.allocated;
+            out->used = b.used + amount;
+            out->held = b.held;
+            out->granted = b.granted;
+            out->remaining = b.allocated - b.used - amount - b.held;
+            outcome = kDone;
+            /* the row was busy, or this backend's slot ran out: lend the slot enough for
+             * its next calls (only plan credits: never while a grant is unburned, grants
+             * burn first) */
+            if ((contended || hot) && b.granted == 0) {
+                int64 lend = Min(amount <= PG_INT64_MAX / kLendCalls ? amount * kLendCalls : amount,
+                                 out->remaining / (2 * kEscrowSlots));
+                if (lend >= amount) {
+                    out->lend = lend;
+                    out->slot = MySlot();
+                }
+            }
+        } else if (b.lent > 0)
+            outcome = kFold;
     }
     DirectEnd(w);
     return outcome;

@@ -57,6 +57,7 @@ extern "C" {
 static SPIPlanPtr plan_consume_update[2];
 static SPIPlanPtr plan_consume_ledger[2];
 static SPIPlanPtr plan_consume_burn[2];
+static SPIPlanPtr plan_fold_escrow, plan_lend_escrow;
 static SPIPlanPtr plan_claim_key[2];
 static SPIPlanPtr plan_replay_key[2];
 static SPIPlanPtr plan_finish_key[2];
@@ -135,6 +136,36 @@ static void raise_insufficient(int schema, Datum account, Datum credit_type, int
                               uuid_text(account), (long long)(allocated - used - held), type,
                               (long long)amount)));
     pg_unreachable();
+}
+
+/*
+ * fold_escrow gives the unused allowance of every escrow slot of (account,
+ * credit_type) back to its balance row (keel.credit_fold_escrow, which locks
+ * the row) and returns how many credits came back. 0.2.0 only.
+ */
+static int64 fold_escrow(Datum account, Datum credit_type) {
+    Oid types[2] = {UUIDOID, TEXTOID};
+    Datum values[2] = {account, credit_type};
+    SPIPlanPtr fold =
+        saved_plan(&plan_fold_escrow, "SELECT keel.credit_fold_escrow($1, $2)", 2, types);
+    run_plan(fold, values, NULL, false);
+    bool isnull;
+    return column_int64(1, &isnull);
+}
+
+/*
+ * lend_escrow lends amount credits of (account, credit_type)'s balance to
+ * escrow slot slot (keel.credit_lend_escrow); false when it lent nothing.
+ */
+static bool lend_escrow(Datum account, Datum credit_type, int slot, int64 amount) {
+    Oid types[4] = {UUIDOID, TEXTOID, INT4OID, INT8OID};
+    Datum values[4] = {account, credit_type, Int32GetDatum(slot), Int64GetDatum(amount)};
+    SPIPlanPtr lend =
+        saved_plan(&plan_lend_escrow, "SELECT keel.credit_lend_escrow($1, $2, $3, $4)", 4, types);
+    run_plan(lend, values, NULL, false);
+    bool isnull;
+    Datum d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+    return !isnull && DatumGetBool(d);
 }
 
 /*
@@ -229,6 +260,7 @@ static int64 consume_common(int schema, Datum account, Datum credit_type, int64 
      */
     bool isnull;
     int64 allocated = 0, used = 0, held = 0, granted = 0, ledger_id = 0;
+    bool from_slot = false;
     keel::ConsumeOutcome direct = keel::kNotHere;
     if (schema == V2) {
         /* the fast path (consume_direct.cpp); the SQL below when it does not apply */
@@ -242,6 +274,15 @@ static int64 consume_common(int schema, Datum account, Datum credit_type, int64 
             namein, CStringGetDatum(GetUserNameFromId(GetOuterUserId(), false)));
         direct = keel::ConsumeDirect(account, credit_type, amount, text_description, key, key_null,
                                      actor, &r);
+        if (direct == keel::kFold) {
+            /* too few in the balance row, some lent to escrow slots: take them back
+             * (the balance row stays locked), then decide on every credit */
+            fold_escrow(account, credit_type);
+            direct = keel::ConsumeDirect(account, credit_type, amount, text_description, key,
+                                         key_null, actor, &r);
+            if (direct == keel::kFold)
+                elog(ERROR, "keel: escrow slots of a locked balance lent again");
+        }
         if (direct == keel::kInsufficient)
             raise_insufficient(schema, account, credit_type, amount);
         if (direct == keel::kDone) {
@@ -250,6 +291,10 @@ static int64 consume_common(int schema, Datum account, Datum credit_type, int64 
             used = r.used;
             held = r.held;
             granted = r.granted;
+            from_slot = r.from_slot;
+            remaining = r.remaining;
+            if (r.lend > 0 && lend_escrow(account, credit_type, r.slot, r.lend))
+                keel::EscrowRemember(account, credit_type);
         }
     }
     if (schema == V2 && direct == keel::kNotHere) {
@@ -270,6 +315,8 @@ static int64 consume_common(int schema, Datum account, Datum credit_type, int64 
             "RETURNING id, allocated_after, used_after, held_after, (SELECT u.granted FROM u)",
             6, types);
         run_plan(step, values, nulls, false);
+        if (SPI_processed == 0 && fold_escrow(account, credit_type) > 0)
+            run_plan(step, values, nulls, false);
         if (SPI_processed == 0)
             raise_insufficient(schema, account, credit_type, amount);
         ledger_id = column_int64(1, &isnull);
@@ -279,12 +326,13 @@ static int64 consume_common(int schema, Datum account, Datum credit_type, int64 
         granted = column_int64(5, &isnull);
     }
     if (schema == V2) {
-        remaining = allocated - used - held;
+        if (!from_slot)
+            remaining = allocated - used - held;
 
         /* Grants burn before the plan allocation, in burn order (the balance
          * row lock taken above serializes every change of this account's
-         * grants). */
-        if (granted > 0) {
+         * grants). A slot holds plan credits only: nothing to burn. */
+        if (!from_slot && granted > 0) {
             Oid burn_types[3] = {UUIDOID, TEXTOID, INT8OID};
             Datum burn_values[3] = {account, credit_type, Int64GetDatum(Min(granted, amount))};
             SPIPlanPtr burn =
@@ -572,6 +620,10 @@ static Datum allocate_plan_body(FunctionCallInfo fcinfo, int schema) {
                                        "DO NOTHING",
                                        2, key_types);
         run_plan(ensure, key_values, NULL, false);
+        /* 0.2.0: what escrow slots did not use goes back to the balance first, so
+         * that used below counts only consumed credits */
+        if (schema == V2)
+            fold_escrow(account, row->credit_type);
         SPIPlanPtr lock =
             saved_plan(&plan_alloc_lock[schema],
                        BY_SCHEMA(schema,
@@ -684,8 +736,9 @@ KEEL_CREDIT_ENTRY(keel_allocate_plan_credits_v2, allocate_plan_body, V2)
 /*
  * keel.credit_ledger_row_ok(kind text, amount bigint, refund_of bigint) ->
  * boolean, IMMUTABLE: the one CHECK of keel.credit_ledger (0.2.0). kind is
- * one of allocation, grant, expiry, consumption, refund, hold, release;
- * amount is > 0 except for allocation (any) and expiry (< 0); refund_of is
+ * one of allocation, grant, expiry, consumption, refund, hold, release,
+ * escrow; amount is > 0 except for allocation (any), expiry (< 0) and
+ * escrow (not 0: lent to a slot, or given back); refund_of is
  * set exactly for refunds. A C function keeps the per-statement cost of the
  * constraint to one call: PostgreSQL re-reads a CHECK expression from its
  * stored node string on every INSERT statement, and an ARRAY[...] of kinds
@@ -708,6 +761,8 @@ Datum keel_credit_ledger_row_ok(PG_FUNCTION_ARGS) {
         ok = true;
     else if (KIND_IS("expiry"))
         ok = amount < 0;
+    else if (KIND_IS("escrow"))
+        ok = amount != 0; /* lent to a slot (> 0) or given back (< 0) */
     else if (KIND_IS("consumption") || KIND_IS("grant") || KIND_IS("refund") || KIND_IS("hold") ||
              KIND_IS("release"))
         ok = amount > 0;
