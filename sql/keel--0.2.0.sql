@@ -733,6 +733,11 @@ COMMENT ON FUNCTION keel.consume_credits_batch(uuid[], text[], bigint[], text[],
 --     another. 0.1.0 keys are consumptions.
 --   * New functions are not granted to PUBLIC: see keel install
 --     --grant-credits / --grant-credits-admin and docs/credits.md.
+--   * A hot account is striped over escrow slots (keel.credit_escrow):
+--     keel.credit_balances.used then also counts credits lent to its
+--     slots (the new column lent); read balances with
+--     keel.get_available_credits(). Ledger rows gain escrow_slot and the
+--     kind escrow. See docs/credits.md, "One hot account".
 
 -- Balances: plan_allocated (the plan's part of allocated), held (reserved
 -- by open holds) and granted (unburned credits of grants), all in credits.

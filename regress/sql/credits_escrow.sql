@@ -91,6 +91,16 @@ SELECT * FROM keel.consume_credits_batch(ARRAY[:c]::uuid[], ARRAY['sms'], ARRAY[
 SELECT used, lent FROM keel.credit_balances WHERE account = :c AND credit_type = 'sms';
 SELECT * FROM keel.verify_credits();
 
+-- outside READ COMMITTED keel runs its SQL, and folds the same way
+\set d '''00000000-0000-0000-0000-0000000000e4'''
+SELECT available FROM keel.allocate_plan_credits(:d, 'basic', 0) WHERE credit_type = 'sms';
+SELECT keel.credit_lend_escrow(:d, 'sms', 2, 80) AS lent;
+BEGIN ISOLATION LEVEL REPEATABLE READ;
+SELECT keel.consume_credits(:d, 'sms', 100) AS remaining;
+COMMIT;
+SELECT used, lent FROM keel.credit_balances WHERE account = :d AND credit_type = 'sms';
+SELECT * FROM keel.verify_credits();
+
 -- verify_credits() finds slots out of step with their ledger
 BEGIN;
 UPDATE keel.credit_escrow SET allowance = allowance + 5 WHERE account = :a AND slot = 3;
