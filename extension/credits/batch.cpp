@@ -86,7 +86,7 @@ struct BatchBalance {
 };
 
 SPIPlanPtr plan_types, plan_claim, plan_replay, plan_lock, plan_update, plan_burn, plan_ledger,
-    plan_finish, plan_unclaim, plan_fold;
+    plan_finish, plan_unclaim;
 
 int CompareUuid(Datum a, Datum b) {
     return memcmp(DatumGetUUIDP(a)->data, DatumGetUUIDP(b)->data, UUID_LEN);
@@ -186,17 +186,12 @@ void BurnGrants(void) {
     }
 }
 
-/* FoldEscrow gives back to each balance k with lent[k] what its escrow slots
- * did not use (keel.credit_fold_escrow), in the order of the arrays. */
-void FoldEscrow(const Datum *acc, const Datum *type, const bool *lent, int n) {
-    for (int k = 0; k < n; k++) {
-        if (!lent[k])
-            continue;
-        Oid ft[2] = {UUIDOID, TEXTOID};
-        Datum fv[2] = {acc[k], type[k]};
-        SPIPlanPtr fold = saved_plan(&plan_fold, "SELECT keel.credit_fold_escrow($1, $2)", 2, ft);
-        run_plan(fold, fv, NULL, false);
-    }
+/* FoldLent gives back to each balance k with lent[k] what its escrow slots
+ * did not use (keel::FoldEscrow), in the order of the arrays. */
+void FoldLent(const Datum *acc, const Datum *type, const bool *lent, int n) {
+    for (int k = 0; k < n; k++)
+        if (lent[k])
+            keel::FoldEscrow(acc[k], type[k]);
 }
 
 /* FinishKeys records, for each consumed item whose key this batch claimed,
@@ -473,7 +468,7 @@ Datum keel_consume_credits_batch(PG_FUNCTION_ARGS) {
                 elog(ERROR, "keel: escrow slots of a locked balance lent again");
             /* nothing written yet: end, fold (the rows stay locked), lock them again */
             keel::DirectEnd(direct);
-            FoldEscrow(l_acc, l_type, lent, nl);
+            FoldLent(l_acc, l_type, lent, nl);
             direct = keel::DirectBegin(nl);
             if (direct == NULL)
                 elog(ERROR, "keel: the credit tables changed during keel.consume_credits_batch()");
@@ -507,7 +502,7 @@ Datum keel_consume_credits_batch(PG_FUNCTION_ARGS) {
             }
         }
         if (any_lent) {
-            FoldEscrow(l_acc, l_type, lent, nl);
+            FoldLent(l_acc, l_type, lent, nl);
             run_plan(lock, lv, NULL, false);
         }
         g_nbalances = (int)SPI_processed;

@@ -203,6 +203,15 @@ bool LoadShape(void) {
     return true;
 }
 
+/* AccountTypeKeys sets keys[0] and keys[1] to account = account AND
+ * credit_type = type: the leading columns of the primary keys of both
+ * keel.credit_balances and keel.credit_escrow (credit_type is COLLATE "C"). */
+void AccountTypeKeys(ScanKeyData *keys, Datum account, Datum type) {
+    ScanKeyInit(&keys[0], 1, BTEqualStrategyNumber, F_UUID_EQ, account);
+    ScanKeyInit(&keys[1], 2, BTEqualStrategyNumber, F_TEXTEQ, type);
+    keys[1].sk_collation = C_COLLATION_OID;
+}
+
 /* FindAndLock finds the balance row (account, type) and locks its newest
  * version FOR NO KEY UPDATE, as an UPDATE in READ COMMITTED does: the row
  * is found with a fresh MVCC snapshot, then locked following its update
@@ -217,9 +226,7 @@ bool FindAndLock(Relation rel, Relation idx, Datum account, Datum type, TupleTab
                  bool *contended) {
     LockWaitPolicy policy = contended != NULL ? LockWaitSkip : LockWaitBlock;
     ScanKeyData keys[2];
-    ScanKeyInit(&keys[0], 1, BTEqualStrategyNumber, F_UUID_EQ, account);
-    ScanKeyInit(&keys[1], 2, BTEqualStrategyNumber, F_TEXTEQ, type);
-    keys[1].sk_collation = C_COLLATION_OID; /* the column is COLLATE "C" */
+    AccountTypeKeys(keys, account, type);
     for (;;) {
         CHECK_FOR_INTERRUPTS();
         Snapshot snap = RegisterSnapshot(GetLatestSnapshot());
@@ -480,9 +487,7 @@ void EscrowRemember(Datum account, Datum credit_type) {
  * type), as of snap. */
 static int64 SumUnused(DirectWrite *w, Datum account, Datum credit_type, Snapshot snap) {
     ScanKeyData keys[2];
-    ScanKeyInit(&keys[0], 1, BTEqualStrategyNumber, F_UUID_EQ, account);
-    ScanKeyInit(&keys[1], 2, BTEqualStrategyNumber, F_TEXTEQ, credit_type);
-    keys[1].sk_collation = C_COLLATION_OID;
+    AccountTypeKeys(keys, account, credit_type);
     TupleTableSlot *slot = table_slot_create(w->erel, &w->estate->es_tupleTable);
     IndexScanDesc scan = index_beginscan(w->erel, w->eidx, snap, 2, 0);
     index_rescan(scan, keys, 2, NULL, 0);
@@ -500,9 +505,7 @@ static int64 SumUnused(DirectWrite *w, Datum account, Datum credit_type, Snapsho
  * there is none). */
 static int64 BalanceFree(DirectWrite *w, Datum account, Datum credit_type, Snapshot snap) {
     ScanKeyData keys[2];
-    ScanKeyInit(&keys[0], 1, BTEqualStrategyNumber, F_UUID_EQ, account);
-    ScanKeyInit(&keys[1], 2, BTEqualStrategyNumber, F_TEXTEQ, credit_type);
-    keys[1].sk_collation = C_COLLATION_OID;
+    AccountTypeKeys(keys, account, credit_type);
     TupleTableSlot *slot = table_slot_create(w->brel, &w->estate->es_tupleTable);
     IndexScanDesc scan = index_beginscan(w->brel, w->bidx, snap, 2, 0);
     index_rescan(scan, keys, 2, NULL, 0);
@@ -528,9 +531,7 @@ static ConsumeOutcome SlotConsume(DirectWrite *w, Datum account, Datum credit_ty
     OpenEscrow(w);
     int slot_no = MySlot();
     ScanKeyData keys[3];
-    ScanKeyInit(&keys[0], 1, BTEqualStrategyNumber, F_UUID_EQ, account);
-    ScanKeyInit(&keys[1], 2, BTEqualStrategyNumber, F_TEXTEQ, credit_type);
-    keys[1].sk_collation = C_COLLATION_OID;
+    AccountTypeKeys(keys, account, credit_type);
     ScanKeyInit(&keys[2], 3, BTEqualStrategyNumber, F_INT4EQ, Int32GetDatum(slot_no));
     TupleTableSlot *old_slot = table_slot_create(w->erel, &w->estate->es_tupleTable);
     TupleTableSlot *new_slot = table_slot_create(w->erel, &w->estate->es_tupleTable);

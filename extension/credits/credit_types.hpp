@@ -25,4 +25,12 @@ namespace keel {
  */
 void RequireKnownCreditType(Datum credit_type);
 
+/*
+ * FoldEscrow gives the unused allowance of every escrow slot of (account,
+ * credit_type) back to its balance row (keel.credit_fold_escrow through SPI,
+ * which locks the row) and returns how many credits came back. The caller is
+ * connected to SPI. 0.2.0 only (credits.cpp).
+ */
+int64 FoldEscrow(Datum account, Datum credit_type);
+
 } // namespace keel

@@ -138,12 +138,8 @@ static void raise_insufficient(int schema, Datum account, Datum credit_type, int
     pg_unreachable();
 }
 
-/*
- * fold_escrow gives the unused allowance of every escrow slot of (account,
- * credit_type) back to its balance row (keel.credit_fold_escrow, which locks
- * the row) and returns how many credits came back. 0.2.0 only.
- */
-static int64 fold_escrow(Datum account, Datum credit_type) {
+/* keel::FoldEscrow: credit_types.hpp. */
+int64 keel::FoldEscrow(Datum account, Datum credit_type) {
     Oid types[2] = {UUIDOID, TEXTOID};
     Datum values[2] = {account, credit_type};
     SPIPlanPtr fold =
@@ -277,7 +273,7 @@ static int64 consume_common(int schema, Datum account, Datum credit_type, int64 
         if (direct == keel::kFold) {
             /* too few in the balance row, some lent to escrow slots: take them back
              * (the balance row stays locked), then decide on every credit */
-            fold_escrow(account, credit_type);
+            keel::FoldEscrow(account, credit_type);
             direct = keel::ConsumeDirect(account, credit_type, amount, text_description, key,
                                          key_null, actor, &r);
             if (direct == keel::kFold)
@@ -315,7 +311,7 @@ static int64 consume_common(int schema, Datum account, Datum credit_type, int64 
             "RETURNING id, allocated_after, used_after, held_after, (SELECT u.granted FROM u)",
             6, types);
         run_plan(step, values, nulls, false);
-        if (SPI_processed == 0 && fold_escrow(account, credit_type) > 0)
+        if (SPI_processed == 0 && keel::FoldEscrow(account, credit_type) > 0)
             run_plan(step, values, nulls, false);
         if (SPI_processed == 0)
             raise_insufficient(schema, account, credit_type, amount);
@@ -623,7 +619,7 @@ static Datum allocate_plan_body(FunctionCallInfo fcinfo, int schema) {
         /* 0.2.0: what escrow slots did not use goes back to the balance first, so
          * that used below counts only consumed credits */
         if (schema == V2)
-            fold_escrow(account, row->credit_type);
+            keel::FoldEscrow(account, row->credit_type);
         SPIPlanPtr lock =
             saved_plan(&plan_alloc_lock[schema],
                        BY_SCHEMA(schema,
