@@ -621,14 +621,23 @@ ConsumeOutcome ConsumeDirect(Datum account, Datum credit_type, int64 amount, Dat
             out->used = b.used + amount;
             out->held = b.held;
             out->granted = b.granted;
-            out->remaining = b.allocated - b.used - amount - b.held;
+            int64 row_free = b.allocated - b.used - amount - b.held;
+            out->remaining = row_free;
+            if (b.lent > 0) {
+                /* used counts what the slots were lent: add what they have not used,
+                 * as of now (the row is locked, so no fold or lend runs meanwhile) */
+                OpenEscrow(w);
+                Snapshot snap = RegisterSnapshot(GetLatestSnapshot());
+                out->remaining += SumUnused(w, account, credit_type, snap);
+                UnregisterSnapshot(snap);
+            }
             outcome = kDone;
             /* the row was busy, or this backend's slot ran out: lend the slot enough for
              * its next calls (only plan credits: never while a grant is unburned, grants
              * burn first) */
             if ((contended || hot) && b.granted == 0) {
                 int64 lend = Min(amount <= PG_INT64_MAX / kLendCalls ? amount * kLendCalls : amount,
-                                 out->remaining / (2 * kEscrowSlots));
+                                 row_free / (2 * kEscrowSlots));
                 if (lend >= amount) {
                     out->lend = lend;
                     out->slot = MySlot();

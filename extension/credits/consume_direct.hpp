@@ -14,9 +14,11 @@ namespace keel {
 enum ConsumeOutcome { kDone, kInsufficient, kNotHere, kFold };
 
 /* The balance row after the consumption, in credits, and the ledger row's id.
- * from_slot: taken from this backend's escrow slot, with remaining the credits
- * available after it (the balance and every slot, as of the call's snapshot);
- * allocated, used, held and granted are then 0 and no grant burns. lend > 0:
+ * remaining: the credits available after it, as get_available_credits counts
+ * them (the balance row and the unused allowance of every escrow slot).
+ * from_slot: taken from this backend's escrow slot (remaining as of the
+ * call's snapshot); allocated, used, held and granted are then 0 and no
+ * grant burns. lend > 0:
  * the balance row was locked by another transaction when this call came, so
  * the caller should lend lend credits to escrow slot slot
  * (keel.credit_lend_escrow) and call EscrowRemember on success. */

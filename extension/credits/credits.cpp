@@ -57,7 +57,7 @@ extern "C" {
 static SPIPlanPtr plan_consume_update[2];
 static SPIPlanPtr plan_consume_ledger[2];
 static SPIPlanPtr plan_consume_burn[2];
-static SPIPlanPtr plan_fold_escrow, plan_lend_escrow;
+static SPIPlanPtr plan_fold_escrow, plan_lend_escrow, plan_escrow_unused;
 static SPIPlanPtr plan_claim_key[2];
 static SPIPlanPtr plan_replay_key[2];
 static SPIPlanPtr plan_finish_key[2];
@@ -150,6 +150,26 @@ int64 keel::FoldEscrow(Datum account, Datum credit_type) {
 }
 
 /*
+ * escrow_unused returns the unused allowance (credits) of every escrow slot
+ * of (account, credit_type), read by a statement of its own: in READ
+ * COMMITTED it sees every fold committed before the caller locked the
+ * balance row. The balance's used counts those credits as lent, so the
+ * credits available are the balance's plus these (as get_available_credits
+ * counts them).
+ */
+static int64 escrow_unused(Datum account, Datum credit_type) {
+    Oid types[2] = {UUIDOID, TEXTOID};
+    Datum values[2] = {account, credit_type};
+    SPIPlanPtr plan = saved_plan(&plan_escrow_unused,
+                                 "SELECT COALESCE(sum(allowance - used), 0)::bigint "
+                                 "FROM keel.credit_escrow WHERE account = $1 AND credit_type = $2",
+                                 2, types);
+    run_plan(plan, values, NULL, true);
+    bool isnull;
+    return column_int64(1, &isnull);
+}
+
+/*
  * lend_escrow lends amount credits of (account, credit_type)'s balance to
  * escrow slot slot (keel.credit_lend_escrow); false when it lent nothing.
  */
@@ -174,7 +194,7 @@ static bool lend_escrow(Datum account, Datum credit_type, int slot, int64 amount
  */
 static int64 consume_common(int schema, Datum account, Datum credit_type, int64 amount,
                             Datum description, bool description_null, Datum key, bool key_null) {
-    int64 remaining;
+    int64 remaining = 0;
 
     if (!description_null &&
         VARSIZE_ANY_EXHDR(DatumGetTextPP(description)) > KEEL_MAX_DESCRIPTION_BYTES)
@@ -303,12 +323,13 @@ static int64 consume_common(int schema, Datum account, Datum credit_type, int64 
             &plan_consume_update[schema],
             "WITH u AS (UPDATE keel.credit_balances SET used = used + $3 "
             "WHERE account = $1 AND credit_type = $2 AND allocated - used - held >= $3 "
-            "RETURNING allocated, used, held, granted) "
+            "RETURNING allocated, used, held, granted, lent) "
             "INSERT INTO keel.credit_ledger (account, credit_type, kind, amount, allocated_after, "
             "used_after, held_after, description, idempotency_key, actor) "
             "SELECT $1, $2, 'consumption', $3, u.allocated, u.used, u.held, "
             "COALESCE($4, 'Consumed ' || $3 || ' ' || $2 || ' credits'), $5, $6 FROM u "
-            "RETURNING id, allocated_after, used_after, held_after, (SELECT u.granted FROM u)",
+            "RETURNING id, allocated_after, used_after, held_after, (SELECT u.granted FROM u), "
+            "(SELECT u.lent FROM u)",
             6, types);
         run_plan(step, values, nulls, false);
         if (SPI_processed == 0 && keel::FoldEscrow(account, credit_type) > 0)
@@ -320,10 +341,11 @@ static int64 consume_common(int schema, Datum account, Datum credit_type, int64 
         used = column_int64(3, &isnull);
         held = column_int64(4, &isnull);
         granted = column_int64(5, &isnull);
+        remaining = allocated - used - held;
+        if (column_int64(6, &isnull) > 0)
+            remaining += escrow_unused(account, credit_type);
     }
     if (schema == V2) {
-        if (!from_slot)
-            remaining = allocated - used - held;
 
         /* Grants burn before the plan allocation, in burn order (the balance
          * row lock taken above serializes every change of this account's

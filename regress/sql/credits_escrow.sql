@@ -39,7 +39,8 @@ VALUES (:a, 'email', 'consumption', 30, 100, 30, 0, 3, current_user);
 SELECT keel.get_available_credits(:a, 'email') AS available;
 SELECT * FROM keel.verify_credits();
 
--- a consumption the balance row can cover alone leaves the slots as they are
+-- a consumption the balance row can cover alone leaves the slots as they are;
+-- what remains counts them, as get_available_credits does
 SELECT keel.consume_credits(:a, 'email', 200) AS remaining;
 SELECT allocated, used, held, lent FROM keel.credit_balances WHERE account = :a AND credit_type = 'email';
 SELECT slot, allowance, used FROM keel.credit_escrow WHERE account = :a ORDER BY slot;
@@ -96,7 +97,8 @@ SELECT * FROM keel.verify_credits();
 SELECT available FROM keel.allocate_plan_credits(:d, 'basic', 0) WHERE credit_type = 'sms';
 SELECT keel.credit_lend_escrow(:d, 'sms', 2, 80) AS lent;
 BEGIN ISOLATION LEVEL REPEATABLE READ;
-SELECT keel.consume_credits(:d, 'sms', 100) AS remaining;
+SELECT keel.consume_credits(:d, 'sms', 5) AS remaining;
+SELECT keel.consume_credits(:d, 'sms', 95) AS remaining;
 COMMIT;
 SELECT used, lent FROM keel.credit_balances WHERE account = :d AND credit_type = 'sms';
 SELECT * FROM keel.verify_credits();

@@ -6,7 +6,8 @@
  *   and that backend's next consumptions take from the slot without the
  *   balance row's lock; a drain of a hot account consumes every credit and
  *   not one more; folds (grants, holds, refunds) running among hot
- *   consumers raise no error and leave verify_credits() empty. Rule: issue
+ *   consumers raise no error and leave verify_credits() empty; what a
+ *   consumption returns as remaining counts the slots. Rule: issue
  *   13, "hot throughput at least 0.8x spread ... zero overdraft stays and
  *   get_available_credits stays exact". Own scratch database keel_it_escrow.
  */
@@ -102,6 +103,11 @@ TEST_F(CreditsEscrow, AWaitedConsumptionLendsItsSlotAndTheNextTakesNoLock) {
               slot + "/5");
     EXPECT_EQ(ScalarText(a.get(), "SELECT keel.get_available_credits('" + acc + "', 'email')"),
               "999992");
+    /* A has no slot: it consumes through the balance row, and what it is told
+     * remains counts B's unused allowance, as get_available_credits does */
+    EXPECT_EQ(ScalarText(a.get(), consume), "999991");
+    EXPECT_EQ(ScalarText(a.get(), "SELECT keel.get_available_credits('" + acc + "', 'email')"),
+              "999991");
     EXPECT_EQ(ScalarText(a.get(), "SELECT count(*) FROM keel.verify_credits()"), "0");
 }
 
