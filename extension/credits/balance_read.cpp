@@ -109,32 +109,41 @@ const BalanceRead &Balances() {
     return cached;
 }
 
-/* EscrowUnused: the unused allowance (credits) of every escrow slot of
- * (account, credit_type), with the active snapshot. */
-int64 EscrowUnused(const BalanceRead &b, Datum account, Datum credit_type) {
-    Relation rel = table_open(b.escrow, AccessShareLock);
-    Relation idx = index_open(b.escrow_pkey, AccessShareLock);
+} // namespace
+
+/* keel::EscrowUnused: credit_types.hpp. */
+int64 keel::EscrowUnused(Relation escrow, Relation escrow_pkey, AttrNumber allowance,
+                         AttrNumber used, Datum account, Datum credit_type, Snapshot snap) {
     ScanKeyData keys[2];
     ScanKeyInit(&keys[0], 1, BTEqualStrategyNumber, F_UUID_EQ, account);
     ScanKeyInit(&keys[1], 2, BTEqualStrategyNumber, F_TEXTEQ, credit_type);
-    keys[1].sk_collation = C_COLLATION_OID;
-    IndexScanDesc scan = index_beginscan(rel, idx, GetActiveSnapshot(), 2, 0);
+    keys[1].sk_collation = C_COLLATION_OID; /* the column is COLLATE "C" */
+    IndexScanDesc scan = index_beginscan(escrow, escrow_pkey, snap, 2, 0);
     index_rescan(scan, keys, 2, NULL, 0);
-    TupleTableSlot *slot = table_slot_create(rel, NULL);
+    TupleTableSlot *slot = table_slot_create(escrow, NULL);
     int64 unused = 0;
     while (index_getnext_slot(scan, ForwardScanDirection, slot)) {
         bool n1, n2;
-        unused += DatumGetInt64(slot_getattr(slot, b.e_allowance, &n1)) -
-                  DatumGetInt64(slot_getattr(slot, b.e_used, &n2));
+        unused += DatumGetInt64(slot_getattr(slot, allowance, &n1)) -
+                  DatumGetInt64(slot_getattr(slot, used, &n2));
     }
     ExecDropSingleTupleTableSlot(slot);
     index_endscan(scan);
+    return unused;
+}
+
+/* keel::EscrowUnusedNow: credit_types.hpp. */
+int64 keel::EscrowUnusedNow(Datum account, Datum credit_type) {
+    const BalanceRead &b = Balances();
+    Relation rel = table_open(b.escrow, AccessShareLock);
+    Relation idx = index_open(b.escrow_pkey, AccessShareLock);
+    Snapshot snap = RegisterSnapshot(GetLatestSnapshot());
+    int64 unused = EscrowUnused(rel, idx, b.e_allowance, b.e_used, account, credit_type, snap);
+    UnregisterSnapshot(snap);
     index_close(idx, NoLock);
     table_close(rel, NoLock);
     return unused;
 }
-
-} // namespace
 
 void keel::RequireKnownCreditType(Datum credit_type) {
     Relation rel = table_open(KeelRelation("credit_types"), AccessShareLock);
@@ -207,8 +216,14 @@ Datum keel_get_available_credits_v2(PG_FUNCTION_ARGS) {
         available = allocated - used - held;
         /* used counts what the balance lent to escrow slots: add what they did not use,
          * read with the same snapshot */
-        if (DatumGetInt64(slot_getattr(slot, b.lent, &n3)) > 0)
-            available += EscrowUnused(b, account, credit_type);
+        if (DatumGetInt64(slot_getattr(slot, b.lent, &n3)) > 0) {
+            Relation erel = table_open(b.escrow, AccessShareLock);
+            Relation eidx = index_open(b.escrow_pkey, AccessShareLock);
+            available += keel::EscrowUnused(erel, eidx, b.e_allowance, b.e_used, account,
+                                            credit_type, GetActiveSnapshot());
+            index_close(eidx, NoLock);
+            table_close(erel, NoLock);
+        }
     }
     ExecDropSingleTupleTableSlot(slot);
     index_endscan(scan);

@@ -57,6 +57,7 @@ extern "C" {
 }
 
 #include "credits/consume_direct.hpp"
+#include "credits/credit_types.hpp"
 
 #include <cstring>
 
@@ -483,22 +484,10 @@ void EscrowRemember(Datum account, Datum credit_type) {
     h->valid = true;
 }
 
-/* SumUnused: the unused allowance (credits) of every slot of (account,
- * type), as of snap. */
+/* SumUnused: keel::EscrowUnused on the write's open escrow relation. */
 static int64 SumUnused(DirectWrite *w, Datum account, Datum credit_type, Snapshot snap) {
-    ScanKeyData keys[2];
-    AccountTypeKeys(keys, account, credit_type);
-    TupleTableSlot *slot = table_slot_create(w->erel, &w->estate->es_tupleTable);
-    IndexScanDesc scan = index_beginscan(w->erel, w->eidx, snap, 2, 0);
-    index_rescan(scan, keys, 2, NULL, 0);
-    int64 unused = 0;
-    while (index_getnext_slot(scan, ForwardScanDirection, slot)) {
-        slot_getallattrs(slot);
-        unused += DatumGetInt64(slot->tts_values[shape.e_allowance - 1]) -
-                  DatumGetInt64(slot->tts_values[shape.e_used - 1]);
-    }
-    index_endscan(scan);
-    return unused;
+    return EscrowUnused(w->erel, w->eidx, shape.e_allowance, shape.e_used, account, credit_type,
+                        snap);
 }
 
 /* BalanceFree: allocated - used - held of the balance row as of snap (0 when

@@ -57,7 +57,7 @@ extern "C" {
 static SPIPlanPtr plan_consume_update[2];
 static SPIPlanPtr plan_consume_ledger[2];
 static SPIPlanPtr plan_consume_burn[2];
-static SPIPlanPtr plan_fold_escrow, plan_lend_escrow, plan_escrow_unused;
+static SPIPlanPtr plan_fold_escrow, plan_lend_escrow;
 static SPIPlanPtr plan_claim_key[2];
 static SPIPlanPtr plan_replay_key[2];
 static SPIPlanPtr plan_finish_key[2];
@@ -145,26 +145,6 @@ int64 keel::FoldEscrow(Datum account, Datum credit_type) {
     SPIPlanPtr fold =
         saved_plan(&plan_fold_escrow, "SELECT keel.credit_fold_escrow($1, $2)", 2, types);
     run_plan(fold, values, NULL, false);
-    bool isnull;
-    return column_int64(1, &isnull);
-}
-
-/*
- * escrow_unused returns the unused allowance (credits) of every escrow slot
- * of (account, credit_type), read by a statement of its own: in READ
- * COMMITTED it sees every fold committed before the caller locked the
- * balance row. The balance's used counts those credits as lent, so the
- * credits available are the balance's plus these (as get_available_credits
- * counts them).
- */
-static int64 escrow_unused(Datum account, Datum credit_type) {
-    Oid types[2] = {UUIDOID, TEXTOID};
-    Datum values[2] = {account, credit_type};
-    SPIPlanPtr plan = saved_plan(&plan_escrow_unused,
-                                 "SELECT COALESCE(sum(allowance - used), 0)::bigint "
-                                 "FROM keel.credit_escrow WHERE account = $1 AND credit_type = $2",
-                                 2, types);
-    run_plan(plan, values, NULL, true);
     bool isnull;
     return column_int64(1, &isnull);
 }
@@ -343,7 +323,7 @@ static int64 consume_common(int schema, Datum account, Datum credit_type, int64 
         granted = column_int64(5, &isnull);
         remaining = allocated - used - held;
         if (column_int64(6, &isnull) > 0)
-            remaining += escrow_unused(account, credit_type);
+            remaining += keel::EscrowUnusedNow(account, credit_type);
     }
     if (schema == V2) {
 
