@@ -24,7 +24,6 @@ namespace {
 using keel_test::Conn;
 using keel_test::Connect;
 using keel_test::Exec;
-using keel_test::Result;
 using keel_test::ScalarText;
 
 constexpr const char *kDb = "keel_it_credits";
@@ -48,31 +47,11 @@ class StartGate {
     int waiting_;
 };
 
-/* Outcome of one call: the returned text on success, else the SQLSTATE. */
-struct Outcome {
-    bool ok = false;
-    std::string value;
-    std::string sqlstate;
-    std::string message;
-};
+using keel_test::Outcome;
 
+/* Call runs one statement with text params; Outcome.value is its first column. */
 Outcome Call(PGconn *conn, const std::string &sql, const std::vector<std::string> &params) {
-    std::vector<const char *> values;
-    for (const auto &p : params)
-        values.push_back(p.c_str());
-    Result res(PQexecParams(conn, sql.c_str(), static_cast<int>(values.size()), nullptr,
-                            values.data(), nullptr, nullptr, 0),
-               &PQclear);
-    Outcome out;
-    if (PQresultStatus(res.get()) == PGRES_TUPLES_OK) {
-        out.ok = true;
-        out.value = PQgetvalue(res.get(), 0, 0);
-    } else {
-        const char *state = PQresultErrorField(res.get(), PG_DIAG_SQLSTATE);
-        out.sqlstate = state ? state : "";
-        out.message = PQerrorMessage(conn);
-    }
-    return out;
+    return keel_test::Try(conn, sql, params);
 }
 
 class CreditsConcurrency : public ::testing::Test {

@@ -27,19 +27,13 @@ namespace {
 using keel_test::Conn;
 using keel_test::Connect;
 using keel_test::Exec;
-using keel_test::Result;
 using keel_test::ScalarText;
 
 constexpr const char *kDb = "keel_it_escrow";
 
-/* Run returns "" on success, else the SQLSTATE and message. */
+/* RunSql returns "" on success, else the SQLSTATE and message. */
 std::string RunSql(PGconn *conn, const std::string &sql) {
-    Result res(PQexec(conn, sql.c_str()), &PQclear);
-    ExecStatusType st = PQresultStatus(res.get());
-    if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK)
-        return "";
-    const char *state = PQresultErrorField(res.get(), PG_DIAG_SQLSTATE);
-    return std::string(state ? state : "?????") + ": " + PQerrorMessage(conn);
+    return keel_test::Failure(keel_test::Try(conn, sql));
 }
 
 class CreditsEscrow : public ::testing::Test {

@@ -32,13 +32,9 @@ constexpr int kRefusalsEach = 20;
 /* Refuse sends n refusals on conn and returns how many failed with KL001. */
 int Refuse(PGconn *conn, int n) {
     int refused = 0;
-    for (int i = 0; i < n; i++) {
-        Result res(PQexec(conn, "DROP TABLE precious"), &PQclear);
-        const char *state = PQresultErrorField(res.get(), PG_DIAG_SQLSTATE);
-        if (PQresultStatus(res.get()) == PGRES_FATAL_ERROR && state &&
-            std::string(state) == "KL001")
+    for (int i = 0; i < n; i++)
+        if (keel_test::Try(conn, "DROP TABLE precious").sqlstate == "KL001")
             refused++;
-    }
     return refused;
 }
 

@@ -666,14 +666,8 @@ namespace {
 
 /* TryMigrationLock runs keel.migration_lock() on conn: "" when taken, else the SQLSTATE. */
 std::string TryMigrationLock(PGconn *conn) {
-    PGresult *res = PQexec(conn, "SELECT keel.migration_lock()");
-    std::string state;
-    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        const char *s = PQresultErrorField(res, PG_DIAG_SQLSTATE);
-        state = s ? s : "?";
-    }
-    PQclear(res);
-    return state;
+    keel_test::Outcome o = keel_test::Try(conn, "SELECT keel.migration_lock()");
+    return o.ok ? "" : (o.sqlstate.empty() ? "?" : o.sqlstate);
 }
 
 } // namespace

@@ -11,6 +11,7 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 namespace keel_test {
 
@@ -41,6 +42,50 @@ inline std::string ScalarText(PGconn *conn, const std::string &sql) {
     if (PQntuples(res.get()) < 1)
         throw std::runtime_error("no row from: " + sql);
     return PQgetvalue(res.get(), 0, 0);
+}
+
+/* Outcome of one statement that may fail: ok with the first column of its
+ * first row in value ("" when it returns no row), else its SQLSTATE ("" when
+ * the server sent none) and the connection's error message. */
+struct Outcome {
+    bool ok = false;
+    std::string value;
+    std::string sqlstate;
+    std::string message;
+};
+
+/*
+ * Try runs sql and never throws: with params, as one statement whose $1, $2,
+ * ... are the texts given (PQexecParams); without, as PQexec does (several
+ * statements allowed).
+ */
+inline Outcome Try(PGconn *conn, const std::string &sql,
+                   const std::vector<std::string> &params = {}) {
+    std::vector<const char *> values;
+    for (const auto &p : params)
+        values.push_back(p.c_str());
+    Result res(params.empty() ? PQexec(conn, sql.c_str())
+                              : PQexecParams(conn, sql.c_str(), static_cast<int>(values.size()),
+                                             nullptr, values.data(), nullptr, nullptr, 0),
+               &PQclear);
+    Outcome out;
+    ExecStatusType status = PQresultStatus(res.get());
+    if (status == PGRES_TUPLES_OK || status == PGRES_COMMAND_OK) {
+        out.ok = true;
+        if (PQntuples(res.get()) > 0 && PQnfields(res.get()) > 0)
+            out.value = PQgetvalue(res.get(), 0, 0);
+    } else {
+        const char *state = PQresultErrorField(res.get(), PG_DIAG_SQLSTATE);
+        out.sqlstate = state ? state : "";
+        out.message = PQerrorMessage(conn);
+    }
+    return out;
+}
+
+/* Failure is "" when o succeeded, else its SQLSTATE and message, for
+ * assertions that print why a statement failed. */
+inline std::string Failure(const Outcome &o) {
+    return o.ok ? "" : (o.sqlstate.empty() ? "?????" : o.sqlstate) + ": " + o.message;
 }
 
 /*
