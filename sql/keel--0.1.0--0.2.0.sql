@@ -721,7 +721,8 @@ COMMENT ON FUNCTION keel.refund_credits(bigint, bigint, text, text) IS 'refund a
 -- keel.refund_credits_by_key(account, consumption_key, amount DEFAULT NULL,
 -- reason DEFAULT NULL, idempotency_key DEFAULT NULL) -> bigint: the same,
 -- for a caller that kept only the consumption's idempotency key (22023 when
--- the account has no consumption under that key).
+-- the account has no consumption under that key; 25006 standby or
+-- read-only transaction, checked first).
 CREATE FUNCTION keel.refund_credits_by_key(account uuid, consumption_key text, amount bigint DEFAULT NULL,
                                            reason text DEFAULT NULL, idempotency_key text DEFAULT NULL)
 RETURNS bigint
@@ -731,6 +732,7 @@ AS $byk$
 DECLARE
     id bigint;
 BEGIN
+    PERFORM keel.require_writable('keel.refund_credits_by_key()');
     SELECT i.ledger_id INTO id FROM keel.credit_idempotency i
      WHERE i.account OPERATOR(pg_catalog.=) refund_credits_by_key.account
        AND i.idempotency_key OPERATOR(pg_catalog.=) consumption_key
@@ -1624,11 +1626,13 @@ ALTER TABLE keel.credit_ledger ADD COLUMN escrow_slot integer;
 
 -- keel.credit_escrow: one row per account, type and slot. allowance is all
 -- the slot was ever lent minus what it gave back; used is all it consumed.
--- Both only grow, except that a fold sets allowance to used.
+-- Both only grow, except that a fold sets allowance to used. slot is
+-- MyBackendId modulo 32 (kEscrowSlots in extension/credits/consume_direct.cpp).
 CREATE TABLE keel.credit_escrow (
     account      uuid NOT NULL,
     credit_type  text COLLATE "C" NOT NULL,
-    slot         integer NOT NULL CONSTRAINT credit_escrow_slot_check CHECK (slot OPERATOR(pg_catalog.>=) 0),
+    slot         integer NOT NULL CONSTRAINT credit_escrow_slot_check
+                 CHECK (slot OPERATOR(pg_catalog.>=) 0 AND slot OPERATOR(pg_catalog.<) 32),
     allowance    bigint NOT NULL DEFAULT 0,
     used         bigint NOT NULL DEFAULT 0,
     PRIMARY KEY (account, credit_type, slot),

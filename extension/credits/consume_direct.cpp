@@ -438,6 +438,7 @@ void DirectEnd(DirectWrite *w) {
  * PostgreSQL's deadlock detector): the first call holds the slot, the
  * second waits for the balance row that the fold holds.
  */
+/* keel.credit_escrow_slot_check allows slots 0 .. kEscrowSlots - 1: change both together */
 const int kEscrowSlots = 32;
 /* a lend lasts this many consumptions of the same amount, and takes at most
  * 1 / (2 * kEscrowSlots) of what the balance has free */
