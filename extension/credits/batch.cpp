@@ -722,8 +722,9 @@ Datum keel_consume_credits_batch(PG_FUNCTION_ARGS) {
                        2, xt);
         run_plan(unclaim, xv, NULL, false);
     }
-    SPI_finish();
 
+    /* The result rows, while items (allocated in SPI's memory) still exist:
+     * the tuplestore copies each row into its own memory. */
     for (int i = 0; i < n; i++) {
         BatchItem *it = &items[i];
         Datum out[3] = {Int32GetDatum(i + 1), Int64GetDatum(it->remaining),
@@ -731,6 +732,7 @@ Datum keel_consume_credits_batch(PG_FUNCTION_ARGS) {
         bool out_nulls[3] = {false, it->state == kFailed, it->state != kFailed};
         tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, out, out_nulls);
     }
+    SPI_finish();
     return (Datum)0;
 }
 

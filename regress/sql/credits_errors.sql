@@ -4,8 +4,9 @@
 -- pg_regress case"): argument checks reached through each function of its
 -- own, the idempotency key's size, the plan allocation's overflow, share
 -- and coverage errors, the states of a hold, the atomic batch, the pool
--- migration and the escrow slot's range. Every refused call is followed
--- by its SQLSTATE and changes nothing (verify_credits() stays empty).
+-- migration and the escrow slot's range; and a batch of 20,000 items.
+-- Every refused call is followed by its SQLSTATE and changes nothing
+-- (verify_credits() stays empty).
 --
 -- A database of its own, so ledger ids do not depend on the other tests.
 SET keel.trash = off;
@@ -180,6 +181,21 @@ SELECT keel.credit_lend_escrow(:a, 'email', -1, 10);
 \echo SQLSTATE :LAST_ERROR_SQLSTATE
 SELECT keel.credit_lend_escrow(:a, 'email', 32, 10);
 \echo SQLSTATE :LAST_ERROR_SQLSTATE
+
+--
+-- a batch of 20,000 items (its item array is past malloc's mmap threshold)
+-- returns one row per item: it once read its items after SPI had freed
+-- them, and crashed the server on batches this large
+--
+SELECT count(*) AS accounts FROM generate_series(1, 20000) g,
+       LATERAL keel.allocate_plan_credits(('00000000-0000-0000-0001-' || lpad(to_hex(g), 12, '0'))::uuid, 'small') a;
+-- a new backend, whose malloc still maps large chunks of their own
+\c keel_regress_credits_errors
+SET keel.trash = off;
+SELECT count(*) AS items, count(*) FILTER (WHERE remaining = 999) AS consumed, count(error_code) AS failed
+  FROM keel.consume_credits_batch(
+    ARRAY(SELECT ('00000000-0000-0000-0001-' || lpad(to_hex(g), 12, '0'))::uuid FROM generate_series(1, 20000) g),
+    array_fill('email'::text, ARRAY[20000]), array_fill(1::bigint, ARRAY[20000]));
 
 SELECT * FROM keel.verify_credits();
 
