@@ -220,7 +220,8 @@ Datum keel_migration_lock_v2(PG_FUNCTION_ARGS) {
     if (runner || !h.found) {
         char *who = h.found ? DescribeHolder(&h) : pstrdup("another session");
         char *db = get_database_name(MyDatabaseId);
-        SPI_finish();
+        /* no SPI_finish: who, db and since live in SPI's memory, and the
+         * error's abort ends the SPI connection */
         ereport(ERROR, (KEEL_ERRCODE("KL004"),
                         errmsg("another keel migration runner holds the migration lock"),
                         errdetail_internal("%s holds the keel migration lock of database \"%s\" "
@@ -239,7 +240,7 @@ Datum keel_migration_lock_v2(PG_FUNCTION_ARGS) {
         elog(ERROR, "keel: the new migration lock key is taken too");
     RecordHolder(fresh);
     HoldForTransaction(fresh);
-    SPI_finish();
+    /* the WARNING first: squatter lives in SPI's memory */
     ereport(
         WARNING,
         (errmsg("the keel migration lock key was held by %s, which is not a keel runner", squatter),
@@ -248,6 +249,7 @@ Datum keel_migration_lock_v2(PG_FUNCTION_ARGS) {
          errhint("Find out why that session takes keel's advisory lock; "
                  "pg_terminate_backend(%d) ends it.",
                  h.pid)));
+    SPI_finish();
     PG_RETURN_VOID();
 }
 
