@@ -276,6 +276,12 @@ struct DirectWrite {
     Datum consumption;       /* the kind, as text */
     TupleTableSlot **locked; /* the locked balance rows, by handle */
     int nlocked, maxlocked;
+    /* for a write that locks more than one row (a batch): a copy of the
+     * balances' descriptor that is not reference-counted, so that its
+     * slots do not each pin the relcache's descriptor in the resource owner
+     * (which remembers equal pointers in one probe chain: quadratic in the
+     * rows locked) */
+    TupleDesc locked_desc;
 };
 
 DirectWrite *DirectBegin(int max_rows) {
@@ -316,6 +322,8 @@ DirectWrite *DirectBegin(int max_rows) {
     w->consumption = CStringGetTextDatum("consumption");
     w->maxlocked = max_rows > 0 ? max_rows : 1;
     w->locked = (TupleTableSlot **)palloc0(sizeof(TupleTableSlot *) * w->maxlocked);
+    if (w->maxlocked > 1)
+        w->locked_desc = CreateTupleDescCopy(RelationGetDescr(w->brel));
     AfterTriggerBeginQuery();
     return w;
 }
@@ -336,9 +344,17 @@ static bool LockBalance(DirectWrite *w, Datum account, Datum credit_type, Direct
                         bool *contended) {
     if (w->nlocked >= w->maxlocked)
         elog(ERROR, "keel: more balance rows locked than announced (%d)", w->maxlocked);
-    TupleTableSlot *slot = table_slot_create(w->brel, &w->estate->es_tupleTable);
+    TupleTableSlot *slot = w->locked_desc != NULL
+                               ? ExecAllocTableSlot(&w->estate->es_tupleTable, w->locked_desc,
+                                                    table_slot_callbacks(w->brel))
+                               : table_slot_create(w->brel, &w->estate->es_tupleTable);
     if (!FindAndLock(w->brel, w->bidx, account, credit_type, slot, contended))
         return false;
+    /* a batch keeps its locked rows to the end: copy each out of its buffer,
+     * so that it does not keep a pin on the page (the update needs the
+     * row's TID only, which the copy keeps) */
+    if (w->locked_desc != NULL)
+        ExecMaterializeSlot(slot);
     slot_getallattrs(slot);
     out->handle = w->nlocked;
     out->allocated = DatumGetInt64(slot->tts_values[shape.b_allocated - 1]);
